@@ -1,0 +1,36 @@
+"""Plumbing for the movielens-fastai notebooks: data download and checks, run
+bookkeeping and recommendations. The lessons themselves live in notebooks/."""
+
+from .data import (
+    DATA_DIR_ENV,
+    DataError,
+    DownloadError,
+    check_movielens,
+    fetch_movielens,
+    load_movies,
+    resolve_data_dir,
+    validation_indices,
+)
+from .recommend import (
+    UnknownUserError,
+    fastai_v1_scorer,
+    fastai_v2_scorer,
+    predictions_table,
+    top_unseen,
+)
+from .run import (
+    check_params,
+    commit_to_jovian,
+    environment,
+    print_environment,
+    seed_everything,
+    write_json_atomically,
+)
+
+__all__ = [
+    "DATA_DIR_ENV", "DataError", "DownloadError", "UnknownUserError",
+    "check_movielens", "check_params", "commit_to_jovian", "environment",
+    "fastai_v1_scorer", "fastai_v2_scorer", "fetch_movielens", "load_movies",
+    "predictions_table", "print_environment", "resolve_data_dir", "seed_everything",
+    "top_unseen", "validation_indices", "write_json_atomically",
+]

@@ -1,0 +1,224 @@
+"""Getting MovieLens 100K onto disk, checking it, and reading it.
+
+The dataset's licence forbids redistribution, so the project never ships it:
+``fetch_movielens`` downloads GroupLens's official archive, verifies it, and only
+then puts its files in place. ``check_movielens`` is run before any training so a
+damaged file stops the notebook with the file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_DATA_DIR = PROJECT_ROOT / "ml-100k"
+DATA_DIR_ENV = "MOVIELENS_DIR"
+
+OFFICIAL_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+# GroupLens publishes the archive's MD5 (ml-100k.zip.md5); its size is fixed too.
+OFFICIAL_MD5 = "0e33842e24a9c977be4e0107933c0723"
+OFFICIAL_SIZE = 4_924_029
+# SHA-256 of every file we use, taken from the official archive.
+CHECKSUMS_FILE = PROJECT_DATA_DIR / "SHA256SUMS"
+
+RATING_COLUMNS = ["User ID", "Movie ID", "Rating", "Timestamp"]
+RATING_RANGE = (1, 5)
+
+
+class DataError(ValueError):
+    """The data on disk is missing or not what MovieLens 100K looks like."""
+
+
+class DownloadError(RuntimeError):
+    """The archive could not be fetched, or it is not the official one."""
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where the notebooks read MovieLens from.
+
+    An explicit ``data_dir`` wins, then ``$MOVIELENS_DIR``, then the project's own
+    ``ml-100k/``, which is downloaded and verified when ``u.data`` is not there yet.
+    """
+    if data_dir is None and os.environ.get(DATA_DIR_ENV):
+        data_dir = os.environ[DATA_DIR_ENV]
+    if data_dir is not None:
+        path = Path(data_dir).expanduser().resolve()
+        if not path.is_dir():
+            raise DataError(f"{path}: data directory does not exist")
+        return path
+    if not (PROJECT_DATA_DIR / "u.data").exists():
+        fetch_movielens(PROJECT_DATA_DIR)
+    return PROJECT_DATA_DIR
+
+
+def read_checksums(path: Path = CHECKSUMS_FILE) -> dict[str, str]:
+    """``{file name: sha256}`` from a ``sha256sum``-style list."""
+    sums = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.lstrip("*")] = digest
+    return sums
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def fetch_movielens(
+    dest: str | os.PathLike = PROJECT_DATA_DIR,
+    url: str = OFFICIAL_URL,
+    md5: str = OFFICIAL_MD5,
+    size: int = OFFICIAL_SIZE,
+    checksums: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Path:
+    """Download the archive, verify it and its files, then move them into ``dest``.
+
+    Everything is staged in a temporary folder beside ``dest``; ``u.data`` is moved
+    in last, so a ``dest`` without ``u.data`` always means "not downloaded yet" and
+    an interrupted or refused download leaves nothing behind.
+    """
+    dest = Path(dest)
+    checksums = read_checksums() if checksums is None else checksums
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".ml-100k-download-", dir=dest.parent))
+    try:
+        archive = staging / "ml-100k.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except (OSError, http.client.HTTPException) as err:
+            raise DownloadError(f"{url}: download failed ({err}); to use a copy you already have, "
+                                f"set {DATA_DIR_ENV} to its folder") from err
+        got_size = archive.stat().st_size
+        if got_size != size:
+            raise DownloadError(f"{url}: expected {size:,} bytes, got {got_size:,} "
+                                "(truncated or not the official archive); nothing was installed")
+        got_md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+        if got_md5 != md5:
+            raise DownloadError(f"{url}: MD5 {got_md5} does not match the official {md5} "
+                                "(altered or corrupt archive); nothing was installed")
+        unpacked = staging / "files"
+        unpacked.mkdir()
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
+                for name, digest in checksums.items():
+                    if name not in members:
+                        raise DownloadError(f"{url}: archive has no {name}; nothing was installed")
+                    target = unpacked / name
+                    with zf.open(members[name]) as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                    if sha256_of(target) != digest:
+                        raise DownloadError(f"{url}: {name} does not match its SHA-256 in "
+                                            f"{CHECKSUMS_FILE.name}; nothing was installed")
+        except zipfile.BadZipFile as err:
+            raise DownloadError(f"{url}: not a valid zip archive ({err}); nothing was installed") from err
+        # u.data last: its presence is the "dataset complete" marker.
+        for name in sorted(checksums, key=lambda n: n == "u.data"):
+            os.replace(unpacked / name, dest / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def _require_file(path: Path) -> Path:
+    if not path.parent.is_dir():
+        raise DataError(f"{path.parent}: data directory does not exist")
+    if not path.is_file():
+        raise DataError(f"{path}: file is missing")
+    return path
+
+
+def _parse_int(text: str, path: Path, lineno: int, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(f"{path}:{lineno}: {what} {text!r} is not an integer") from None
+
+
+def check_ratings_file(path: Path) -> set[int]:
+    """Validate ``u.data`` line by line; returns the movie ids it uses."""
+    path = _require_file(Path(path))
+    seen_pairs: dict[tuple[int, int], int] = {}
+    movie_ids: set[int] = set()
+    with open(path, encoding="ascii", errors="replace") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != 4:
+                raise DataError(f"{path}:{lineno}: expected 4 tab-separated fields "
+                                f"(user, movie, rating, timestamp), found {len(fields)}")
+            user, movie, rating, _ = (
+                _parse_int(text, path, lineno, what)
+                for text, what in zip(fields, ("user id", "movie id", "rating", "timestamp"))
+            )
+            if not RATING_RANGE[0] <= rating <= RATING_RANGE[1]:
+                raise DataError(f"{path}:{lineno}: rating {rating} is outside "
+                                f"{RATING_RANGE[0]}-{RATING_RANGE[1]}")
+            if (user, movie) in seen_pairs:
+                raise DataError(f"{path}:{lineno}: user {user} rated movie {movie} again "
+                                f"(first on line {seen_pairs[user, movie]})")
+            seen_pairs[user, movie] = lineno
+            movie_ids.add(movie)
+    if not seen_pairs:
+        raise DataError(f"{path}: file is empty, expected one rating per line")
+    return movie_ids
+
+
+def load_movies(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """``Movie ID`` and ``Title`` from ``u.item`` (latin-1, ``|``-separated)."""
+    path = _require_file(Path(data_dir) / "u.item")
+    rows = []
+    # u.item is latin-1 (e.g. "Café au lait"), not UTF-8.
+    with open(path, encoding="latin-1") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            fields = line.rstrip("\r\n").split("|")
+            if len(fields) < 2:
+                raise DataError(f"{path}:{lineno}: expected '|'-separated fields "
+                                "(movie id|title|...), found none")
+            rows.append((_parse_int(fields[0], path, lineno, "movie id"), fields[1]))
+    movies = pd.DataFrame(rows, columns=["Movie ID", "Title"])
+    duplicated = movies["Movie ID"].duplicated()
+    if duplicated.any():
+        lineno = int(duplicated.to_numpy().argmax()) + 1
+        raise DataError(f"{path}:{lineno}: movie id {movies['Movie ID'][lineno - 1]} is listed twice")
+    return movies
+
+
+def check_movielens(data_dir: str | os.PathLike) -> None:
+    """Stop with a clear message if ``u.data`` or ``u.item`` is damaged."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data directory does not exist")
+    used = check_ratings_file(data_dir / "u.data")
+    known = set(load_movies(data_dir)["Movie ID"])
+    unknown = sorted(used - known)
+    if unknown:
+        path = data_dir / "u.data"
+        with open(path) as lines:
+            lineno = next(i for i, line in enumerate(lines, start=1)
+                          if int(line.split("\t")[1]) == unknown[0])
+        raise DataError(f"{path}:{lineno}: movie id {unknown[0]} is not in "
+                        f"{data_dir / 'u.item'} ({len(unknown)} unknown movie id(s) in all)")
+
+
+def validation_indices(n_rows: int, valid_pct: float, seed: int):
+    """The rows fastai v1's ``split_by_rand_pct(valid_pct, seed)`` puts in validation.
+
+    fastai v1 seeds numpy's global generator and takes the first ``int(valid_pct * n)``
+    rows of a permutation; passing these to fastai 2 gives both the same split.
+    """
+    import numpy as np
+
+    np.random.seed(seed)
+    return np.random.permutation(n_rows)[: int(valid_pct * n_rows)]

@@ -1,0 +1,95 @@
+"""Turning a trained model into a table a person can read: predicted next to
+actual ratings, and the movies a user has not rated yet, best first."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+# (user ids, movie ids) -> predicted ratings, all as 1-d arrays of equal length.
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class UnknownUserError(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+def fastai_v1_scorer(learn) -> Scorer:
+    """Score raw MovieLens ids with a fastai v1 ``collab_learner``.
+
+    Unlike ``learn.get_idx`` this leaves the model where it is and keeps its
+    gradients switched on.
+    """
+    import torch
+
+    users, movies = learn.data.train_ds.x.classes.values()
+    return _embedding_scorer(learn.model, users, movies, torch)
+
+
+def fastai_v2_scorer(learn) -> Scorer:
+    """Score raw MovieLens ids with a fastai 2 ``collab_learner``."""
+    import torch
+
+    users, movies = learn.dls.classes.values()
+    return _embedding_scorer(learn.model, users, movies, torch)
+
+
+def _embedding_scorer(model, user_classes: Sequence, movie_classes: Sequence, torch) -> Scorer:
+    # Vocabularies start with '#na#'; ids may be stored as str (v1) or int (v2).
+    user_index = {str(c): i for i, c in enumerate(user_classes) if i}
+    movie_index = {str(c): i for i, c in enumerate(movie_classes) if i}
+
+    def score(user_ids, movie_ids):
+        users = [user_index[str(u)] for u in user_ids]
+        movies = [movie_index[str(m)] for m in movie_ids]
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            preds = model(torch.tensor(users, device=device), torch.tensor(movies, device=device))
+        model.train(was_training)
+        return preds.reshape(-1).cpu().numpy()
+
+    score.known_users = {int(u) for u in user_index}
+    score.known_movies = {int(m) for m in movie_index}
+    return score
+
+
+def top_unseen(scorer: Scorer, ratings: pd.DataFrame, movies: pd.DataFrame,
+               user_id: int, n: int = 10) -> pd.DataFrame:
+    """The ``n`` movies ``user_id`` has not rated, by predicted rating, with titles.
+
+    Only movies the model was trained on are candidates. A user who has rated all
+    of them gets an empty table; a user the model never saw is an error.
+    """
+    known_users = getattr(scorer, "known_users", set(ratings["User ID"]))
+    if user_id not in known_users:
+        raise UnknownUserError(f"user {user_id} is not in the training data, so the model "
+                               "has nothing to recommend from")
+    candidates = getattr(scorer, "known_movies", set(movies["Movie ID"]))
+    rated = set(ratings.loc[ratings["User ID"] == user_id, "Movie ID"])
+    unseen = np.array(sorted(candidates - rated), dtype=np.int64)
+    columns = ["Movie ID", "Title", "Predicted rating"]
+    if unseen.size == 0:
+        return pd.DataFrame(columns=columns)
+    scores = scorer(np.full(unseen.shape, user_id), unseen)
+    table = pd.DataFrame({"Movie ID": unseen, "Predicted rating": scores})
+    table = table.merge(movies[["Movie ID", "Title"]], on="Movie ID", how="left")
+    table = table.sort_values(["Predicted rating", "Movie ID"], ascending=[False, True], kind="stable")
+    return table[columns].head(n).reset_index(drop=True)
+
+
+def predictions_table(user_ids, movie_ids, actual, predicted, movies: pd.DataFrame) -> pd.DataFrame:
+    """Actual next to predicted ratings, with the movie's title."""
+    table = pd.DataFrame({
+        "User ID": np.asarray(user_ids, dtype=np.int64),
+        "Movie ID": np.asarray(movie_ids, dtype=np.int64),
+        "Actual": np.asarray(actual, dtype=float).reshape(-1),
+        "Predicted": np.asarray(predicted, dtype=float).reshape(-1),
+    })
+    table["Difference"] = table["Predicted"] - table["Actual"]
+    table = table.merge(movies[["Movie ID", "Title"]], on="Movie ID", how="left")
+    return table[["User ID", "Movie ID", "Title", "Actual", "Predicted", "Difference"]]

@@ -1,0 +1,131 @@
+"""What every notebook run needs around the lesson: checked parameters, seeds,
+the environment it ran in, a jovian commit that never blocks, and its results
+written to a JSON file the tests read."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import socket
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+def check_params(*, valid_pct: float, n_factors: int, lr: float, epochs: int,
+                 y_range=(0, 5.5), wd: float = 0.0, max_ratings=None) -> None:
+    """Refuse parameters that would train nothing or train nonsense."""
+    problems = []
+    if not 0 < valid_pct < 1:
+        problems.append(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct}")
+    if not (isinstance(n_factors, int) and n_factors >= 1):
+        problems.append(f"n_factors must be a positive integer, got {n_factors}")
+    if not lr > 0:
+        problems.append(f"lr must be positive, got {lr}")
+    if not (isinstance(epochs, int) and epochs >= 1):
+        problems.append(f"epochs must be a positive integer, got {epochs}")
+    if len(y_range) != 2 or not y_range[0] < y_range[1]:
+        problems.append(f"y_range must be [low, high] with low < high, got {y_range}")
+    if wd < 0:
+        problems.append(f"wd must not be negative, got {wd}")
+    if max_ratings is not None and not (isinstance(max_ratings, int) and max_ratings >= 1):
+        problems.append(f"max_ratings must be None or a positive integer, got {max_ratings}")
+    if problems:
+        raise ValueError("bad parameters: " + "; ".join(problems))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch so a CPU run repeats exactly."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(packages=("fastai", "torch", "pandas", "numpy")) -> dict:
+    """Versions and the device training runs on (the GPU when there is one)."""
+    import torch
+
+    if torch.cuda.is_available():
+        device = f"cuda ({torch.cuda.get_device_name(0)})"
+    else:
+        device = f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+    versions = {"python": platform.python_version()}
+    versions.update({p: _version(p) for p in packages})
+    return {"versions": versions, "device": device, "platform": platform.platform()}
+
+
+def print_environment(env: dict) -> None:
+    for name, version in env["versions"].items():
+        print(f"{name:>8}: {version}")
+    print(f"{'device':>8}: {env['device']}")
+
+
+def write_json_atomically(path: str | os.PathLike, data: dict) -> Path:
+    """Write JSON through a temporary file, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, indent=2, default=_to_json)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _to_json(value):
+    """numpy / torch scalars and arrays, paths."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot record {type(value).__name__} in results JSON")
+
+
+JOVIAN_API_URL = "https://api.jovian.com/"
+
+
+def commit_to_jovian(enabled: bool, notebook: str, connect_timeout: float = 5.0, **commit_kwargs) -> str:
+    """The article's ``jovian.commit()``, made safe for unattended runs.
+
+    Off: says how to turn it on and returns ``"skipped"``. On: fails at once, with
+    the reason, when no API key is configured (jovian would otherwise prompt for
+    one) or when Jovian cannot be reached, instead of waiting.
+    """
+    if not enabled:
+        print("Not committing to Jovian (jovian_commit = False). To save and share this notebook "
+              "as the article did, run `jovian configure` once in a terminal, then set "
+              "jovian_commit = True.")
+        return "skipped"
+    from jovian.utils.credentials import get_creds_path, read_api_key_opt
+
+    if not os.path.exists(get_creds_path()) or read_api_key_opt()[0] is None:
+        raise RuntimeError(f"jovian_commit = True but no Jovian API key is configured "
+                           f"({get_creds_path()} has none): run `jovian configure` in a terminal "
+                           "first, or set jovian_commit = False")
+    host = urlparse(JOVIAN_API_URL).hostname
+    try:
+        socket.create_connection((host, 443), timeout=connect_timeout).close()
+    except OSError as err:
+        raise RuntimeError(f"jovian_commit = True but {host} cannot be reached ({err}); "
+                           "are you offline? Set jovian_commit = False to skip") from err
+    import jovian
+
+    jovian.commit(filename=notebook, **commit_kwargs)
+    return "committed"

@@ -1,0 +1,85 @@
+"""Shared fixtures: where the data is, and notebook runs done once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SHARED_DATA = ROOT.parent / "shared" / "ml-100k"
+# Per cell: a dead or stuck kernel fails the test instead of hanging it.
+CELL_TIMEOUT = 900
+
+# Each environment registers its kernel inside its own venv (see Makefile).
+os.environ["JUPYTER_PATH"] = os.pathsep.join(
+    str(ROOT / venv / "share" / "jupyter") for venv in (".venv", ".venv-fastai2"))
+
+KERNELS = {"movielens-fastai": "movielens-fastai", "movielens-fastai2": "movielens-fastai2"}
+
+
+def full_data_dir() -> Path:
+    """The full official MovieLens 100K: $MOVIELENS_DIR, else ../shared/ml-100k,
+    else the project's own ml-100k/ (downloaded and verified on first use)."""
+    from movielens_fastai import resolve_data_dir
+
+    if not os.environ.get("MOVIELENS_DIR") and SHARED_DATA.is_dir():
+        return SHARED_DATA
+    return resolve_data_dir()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return full_data_dir()
+
+
+def run_notebook(name: str, out_dir: Path, **params) -> dict | None:
+    """Execute notebooks/<name>.ipynb with papermill into out_dir; return its results JSON."""
+    import papermill
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params.setdefault("output_dir", str(out_dir))
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
+        parameters=params, kernel_name=KERNELS[name], cwd=str(NOTEBOOKS),
+        execution_timeout=CELL_TIMEOUT, progress_bar=False,
+    )
+    results = out_dir / f"{name}.json"
+    return json.loads(results.read_text()) if results.exists() else None
+
+
+def notebook_error(name: str, out_dir: Path, **params) -> str:
+    """Run a notebook that must fail; return the error's name and message."""
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError) as failure:
+        run_notebook(name, out_dir, **params)
+    return f"{failure.value.ename}: {failure.value.evalue}"
+
+
+@pytest.fixture(scope="session")
+def v1_full(tmp_path_factory, data_dir):
+    """The faithful notebook with the article's settings on the full data, run once."""
+    out = tmp_path_factory.mktemp("v1-full")
+    return run_notebook("movielens-fastai", out, data_dir=str(data_dir)), out
+
+
+@pytest.fixture(scope="session")
+def v1_fast(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("v1-fast")
+    return run_notebook("movielens-fastai", out, data_dir=str(data_dir),
+                        max_ratings=5000, epochs=1, recommend_for_user=6), out
+
+
+@pytest.fixture
+def data_copy(tmp_path, data_dir) -> Path:
+    """A writable copy of u.data and u.item to damage."""
+    copy = tmp_path / "ml-100k"
+    copy.mkdir()
+    for name in ("u.data", "u.item"):
+        shutil.copy(data_dir / name, copy / name)
+    return copy

@@ -1,0 +1,51 @@
+"""Recommendations: unseen movies only, best first, with titles; clear errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import movielens_fastai as mlf
+
+MOVIES = pd.DataFrame({"Movie ID": [1, 2, 3, 4, 5], "Title": ["A", "B", "C", "D", "E"]})
+RATINGS = pd.DataFrame({"User ID": [1, 1, 2, 3, 3, 3, 3, 3],
+                        "Movie ID": [1, 2, 3, 1, 2, 3, 4, 5],
+                        "Rating": [5, 3, 4, 1, 2, 3, 4, 5]})
+
+
+def scorer(users, movies):
+    """A model that likes higher movie ids, less so for user 2."""
+    return np.asarray(movies, dtype=float) / np.where(np.asarray(users) == 2, 2.0, 1.0)
+
+
+scorer.known_users = {1, 2, 3}
+scorer.known_movies = {1, 2, 3, 4, 5}
+
+
+def test_unseen_movies_sorted_with_titles():
+    recs = mlf.top_unseen(scorer, RATINGS, MOVIES, user_id=1, n=2)
+    assert list(recs["Movie ID"]) == [5, 4]
+    assert list(recs["Title"]) == ["E", "D"]
+    assert list(recs["Predicted rating"]) == [5.0, 4.0]
+
+
+def test_never_recommends_a_rated_movie():
+    recs = mlf.top_unseen(scorer, RATINGS, MOVIES, user_id=2, n=10)
+    assert list(recs["Movie ID"]) == [5, 4, 2, 1]
+    assert 3 not in set(recs["Movie ID"])
+
+
+def test_user_who_rated_everything_gets_nothing():
+    recs = mlf.top_unseen(scorer, RATINGS, MOVIES, user_id=3)
+    assert recs.empty and list(recs.columns) == ["Movie ID", "Title", "Predicted rating"]
+
+
+def test_unknown_user_is_an_error():
+    with pytest.raises(mlf.UnknownUserError) as err:
+        mlf.top_unseen(scorer, RATINGS, MOVIES, user_id=99)
+    assert str(err.value) == "user 99 is not in the training data, so the model has nothing to recommend from"
+
+
+def test_predictions_table_has_titles_and_differences():
+    table = mlf.predictions_table([1, 2], [2, 5], [3, 4], [3.5, 3.0], MOVIES)
+    assert list(table["Title"]) == ["B", "E"]
+    assert list(table["Difference"]) == [0.5, -1.0]
