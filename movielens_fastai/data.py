@@ -160,7 +160,7 @@ def check_ratings_file(path: Path) -> set[int]:
                                 f"(user, movie, rating, timestamp), found {len(fields)}")
             user, movie, rating, _ = (
                 _parse_int(text, path, lineno, what)
-                for text, what in zip(fields, ("user id", "movie id", "rating", "timestamp"))
+                for text, what in zip(fields, ("user id", "movie id", "rating", "timestamp"), strict=True)
             )
             if not RATING_RANGE[0] <= rating <= RATING_RANGE[1]:
                 raise DataError(f"{path}:{lineno}: rating {rating} is outside "

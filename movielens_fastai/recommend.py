@@ -3,7 +3,7 @@ actual ratings, and the movies a user has not rated yet, best first."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,8 @@ def fastai_v1_scorer(learn) -> Scorer:
     Unlike ``learn.get_idx`` this leaves the model where it is and keeps its
     gradients switched on.
     """
-    import torch
-
     users, movies = learn.data.train_ds.x.classes.values()
-    return _embedding_scorer(learn.model, users, movies, torch)
+    return _embedding_scorer(learn.model, users, movies, lambda model, u, m: model(u, m))
 
 
 def fastai_v2_scorer(learn) -> Scorer:
@@ -34,10 +32,13 @@ def fastai_v2_scorer(learn) -> Scorer:
     import torch
 
     users, movies = learn.dls.classes.values()
-    return _embedding_scorer(learn.model, users, movies, torch)
+    # fastai 2 models take one (n, 2) tensor of (user, movie) indices.
+    return _embedding_scorer(learn.model, users, movies, lambda model, u, m: model(torch.stack([u, m], 1)))
 
 
-def _embedding_scorer(model, user_classes: Sequence, movie_classes: Sequence, torch) -> Scorer:
+def _embedding_scorer(model, user_classes: Sequence, movie_classes: Sequence, forward) -> Scorer:
+    import torch
+
     # Vocabularies start with '#na#'; ids may be stored as str (v1) or int (v2).
     user_index = {str(c): i for i, c in enumerate(user_classes) if i}
     movie_index = {str(c): i for i, c in enumerate(movie_classes) if i}
@@ -49,7 +50,7 @@ def _embedding_scorer(model, user_classes: Sequence, movie_classes: Sequence, to
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            preds = model(torch.tensor(users, device=device), torch.tensor(movies, device=device))
+            preds = forward(model, torch.tensor(users, device=device), torch.tensor(movies, device=device))
         model.train(was_training)
         return preds.reshape(-1).cpu().numpy()
 

@@ -83,3 +83,17 @@ def data_copy(tmp_path, data_dir) -> Path:
     for name in ("u.data", "u.item"):
         shutil.copy(data_dir / name, copy / name)
     return copy
+
+
+@pytest.fixture(scope="session")
+def port_full(tmp_path_factory, data_dir):
+    """The port (fastai 2.8) with its default settings on the full data, run once."""
+    out = tmp_path_factory.mktemp("port-full")
+    return run_notebook("movielens-fastai2", out, data_dir=str(data_dir)), out
+
+
+@pytest.fixture(scope="session")
+def port_fast(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("port-fast")
+    return run_notebook("movielens-fastai2", out, data_dir=str(data_dir),
+                        max_ratings=5000, epochs=1, recommend_for_user=6), out

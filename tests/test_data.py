@@ -37,7 +37,8 @@ def replace_line(path, lineno, text):
 
 @pytest.mark.parametrize("line, problem", [
     ("196\t242\t3", "expected 4 tab-separated fields (user, movie, rating, timestamp), found 3"),
-    ("196\t242\t3\t881250949\t7", "expected 4 tab-separated fields (user, movie, rating, timestamp), found 5"),
+    ("196\t242\t3\t881250949\t7",
+     "expected 4 tab-separated fields (user, movie, rating, timestamp), found 5"),
     ("196\t242\tthree\t881250949", "rating 'three' is not an integer"),
     ("196\t242\t3.5\t881250949", "rating '3.5' is not an integer"),
     ("x196\t242\t3\t881250949", "user id 'x196' is not an integer"),

@@ -88,7 +88,8 @@ def test_altered_archive_is_refused(tmp_path, serve, archive):
     with pytest.raises(mlf.DownloadError) as err:
         fetch(tmp_path / "ml-100k", url, archive)
     assert str(err.value) == (f"{url}: MD5 {hashlib.md5(altered).hexdigest()} does not match the official "
-                              f"{hashlib.md5(archive).hexdigest()} (altered or corrupt archive); nothing was installed")
+                              f"{hashlib.md5(archive).hexdigest()} (altered or corrupt archive); "
+                              "nothing was installed")
     assert leftovers(tmp_path) == ["ml-100k"]
 
 
