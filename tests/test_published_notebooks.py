@@ -1,0 +1,85 @@
+"""The notebooks as committed: real outputs, but nothing of the machine that ran them."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from movielens_fastai.publish import MACHINE_PATH, normalise, publish
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+KERNELS = {"movielens-fastai", "movielens-fastai2"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}
+    assert nb.metadata.kernelspec.name in KERNELS
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)) or counts == [None] * len(code), counts
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"error output committed: {errors[0].ename}"
+    machine_paths = MACHINE_PATH.findall(path.read_text())
+    assert not machine_paths, f"machine paths in {path.name}: {machine_paths[:3]}"
+
+
+def test_every_notebook_is_committed_with_the_outputs_of_a_run():
+    for path in NOTEBOOKS:
+        code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), f"{path.name} is committed without outputs"
+        plots = [o for c in code for o in c.outputs
+                 if o.output_type == "display_data" and "image/png" in o.data]
+        assert plots, f"{path.name} shows no plot"
+
+
+def executed_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "movielens-fastai", "display_name": "x", "language": "python"},
+                   "papermill": {"start_time": "2026-01-01"}, "widgets": {}}
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1", metadata={
+            "tags": ["parameters"], "execution": {"iopub.status.busy": "2026-01-01T00:00:00Z"}}),
+        nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(path)", execution_count=7, outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text=f"{ROOT}/x\n"),
+        ]),
+        nbformat.v4.new_code_cell("1", execution_count=3, outputs=[
+            nbformat.v4.new_output("execute_result", data={"text/plain": "1"}, execution_count=3)]),
+    ]
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_publish_normalises_a_run(tmp_path):
+    dest = publish(executed_notebook(tmp_path), tmp_path / "out.ipynb")
+    nb = nbformat.read(dest, as_version=4)
+    assert set(nb.metadata) == {"kernelspec"}
+    assert [c.source for c in nb.cells] == ["x = 1", "print(path)", "1"]
+    assert [c.execution_count for c in nb.cells] == [1, 2, 3]
+    assert nb.cells[0].metadata == {"tags": ["parameters"]}
+    assert nb.cells[1].outputs[0].text == "./x\n"
+    assert nb.cells[2].outputs[0].execution_count == 3
+    assert not MACHINE_PATH.search(dest.read_text())
+
+
+def test_publish_refuses_a_failed_run(tmp_path):
+    path = executed_notebook(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].outputs.append(nbformat.v4.new_output("error", ename="DataError", evalue="bad", traceback=[]))
+    nbformat.write(nb, path)
+    with pytest.raises(ValueError, match="refusing to publish a notebook with an error output"):
+        publish(path, tmp_path / "out.ipynb")
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_normalise_is_idempotent(tmp_path):
+    once = normalise(nbformat.read(executed_notebook(tmp_path), as_version=4))
+    twice = normalise(nbformat.reads(nbformat.writes(once), as_version=4))
+    assert json.loads(nbformat.writes(once)) == json.loads(nbformat.writes(twice))
