@@ -10,7 +10,7 @@ CELL_TIMEOUT ?= 1200
 # Kernels are installed inside each venv; this lets Jupyter and papermill find both.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter:$(CURDIR)/$(VENV2)/share/jupyter
 
-.PHONY: setup run test jupyter lock clean
+.PHONY: setup run publish test jupyter lock clean
 
 setup: $(VENV)/.installed $(VENV2)/.installed
 
@@ -40,9 +40,15 @@ run: setup
 	mkdir -p output
 	for nb in $(NOTEBOOKS); do \
 		$(VENV)/bin/papermill notebooks/$$nb.ipynb output/$$nb.ipynb --cwd notebooks \
-			--execution-timeout $(CELL_TIMEOUT) -p output_dir ../output || exit 1; \
+			--execution-timeout $(CELL_TIMEOUT) || exit 1; \
 	done
 	@echo "Executed notebooks, results (*.json) and plots are in output/"
+
+# Maintainers: commit the outputs of a real run, normalised (see movielens_fastai/publish.py).
+publish: run
+	for nb in $(NOTEBOOKS); do \
+		$(VENV)/bin/python -m movielens_fastai.publish output/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
+	done
 
 test: setup
 	$(VENV)/bin/python -m pytest; rc=$$?; \
