@@ -97,3 +97,11 @@ def port_fast(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("port-fast")
     return run_notebook("movielens-fastai2", out, data_dir=str(data_dir),
                         max_ratings=5000, epochs=1, recommend_for_user=6), out
+
+
+@pytest.fixture(scope="session")
+def v1_fast_again(tmp_path_factory, data_dir):
+    """The fast run once more, same seeds: a CPU run must repeat exactly."""
+    out = tmp_path_factory.mktemp("v1-fast-again")
+    return run_notebook("movielens-fastai", out, data_dir=str(data_dir),
+                        max_ratings=5000, epochs=1, recommend_for_user=6), out

@@ -1,6 +1,7 @@
 """The faithful notebook (fastai v1), run with papermill: the article's result."""
 
 import pandas as pd
+import pytest
 from conftest import notebook_error
 
 NAME = "movielens-fastai"
@@ -78,6 +79,15 @@ def test_fast_run_on_a_slice(v1_fast, data_dir):
     recommended = {m["Movie ID"] for m in results["recommendations"]["movies"]}
     assert not recommended & rated_by(data_dir, 6, max_ratings=5000)
     assert (out / f"{NAME}.ipynb").exists()
+
+
+def test_same_seed_same_result_on_cpu(v1_fast, v1_fast_again):
+    first, second = v1_fast[0], v1_fast_again[0]
+    if not first["device"].startswith("cpu"):
+        pytest.skip("exact repeatability is only promised on the CPU")
+    assert round(first["valid_mse"], 4) == round(second["valid_mse"], 4)
+    assert first["epochs"] == second["epochs"]
+    assert first["recommendations"] == second["recommendations"]
 
 
 def test_jovian_on_offline_without_key_fails_fast(tmp_path, data_dir, monkeypatch):
