@@ -19,8 +19,6 @@ CELL_TIMEOUT = 900
 os.environ["JUPYTER_PATH"] = os.pathsep.join(
     str(ROOT / venv / "share" / "jupyter") for venv in (".venv", ".venv-fastai2"))
 
-KERNELS = {"movielens-fastai": "movielens-fastai", "movielens-fastai2": "movielens-fastai2"}
-
 
 def full_data_dir() -> Path:
     """The full official MovieLens 100K: $MOVIELENS_DIR, else ../shared/ml-100k,
@@ -39,13 +37,16 @@ def data_dir() -> Path:
 
 def run_notebook(name: str, out_dir: Path, **params) -> dict | None:
     """Execute notebooks/<name>.ipynb with papermill into out_dir; return its results JSON."""
+    import nbformat
     import papermill
 
+    notebook = NOTEBOOKS / f"{name}.ipynb"
+    kernel = nbformat.read(notebook, as_version=4).metadata["kernelspec"]["name"]
     out_dir.mkdir(parents=True, exist_ok=True)
     params.setdefault("output_dir", str(out_dir))
     papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
-        parameters=params, kernel_name=KERNELS[name], cwd=str(NOTEBOOKS),
+        str(notebook), str(out_dir / f"{name}.ipynb"),
+        parameters=params, kernel_name=kernel, cwd=str(NOTEBOOKS),
         execution_timeout=CELL_TIMEOUT, progress_bar=False,
     )
     results = out_dir / f"{name}.json"

@@ -2,9 +2,8 @@
 result as fastai v1 from a hand-written loop, the fastai comparison and its profile,
 and the fast configuration."""
 
-import nbformat
 import pytest
-from conftest import KERNELS, NOTEBOOKS, run_notebook
+from conftest import run_notebook
 
 from movielens_fastai import validation_indices
 
@@ -14,10 +13,7 @@ NAME = "under-the-hood"
 @pytest.fixture(scope="module")
 def hood(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("under-the-hood")
-    kernel = nbformat.read(NOTEBOOKS / f"{NAME}.ipynb", as_version=4).metadata["kernelspec"]["name"]
-    with pytest.MonkeyPatch.context() as mp:   # conftest's KERNELS does not list this notebook (yet)
-        mp.setitem(KERNELS, NAME, kernel)
-        results = run_notebook(NAME, out, data_dir=str(data_dir))
+    results = run_notebook(NAME, out, data_dir=str(data_dir))
     assert results is not None, "the notebook ran but wrote no results JSON"
     return results, out
 
@@ -87,12 +83,3 @@ def test_writes_the_loss_plot(hood):
     results, out = hood
     png = out / results["losses_png"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
-
-
-def test_committed_notebook_is_clean():
-    nb = nbformat.read(NOTEBOOKS / f"{NAME}.ipynb", as_version=4)
-    assert nb.metadata["kernelspec"]["name"] == "movielens-fastai"
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code)
-    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and "compare_fastai = True" in tagged[0].source
