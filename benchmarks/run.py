@@ -1,0 +1,163 @@
+"""Benchmarks, not tests: run the project's models several times on one machine and
+write what they scored and how long they took.
+
+    .venv/bin/python benchmarks/run.py split     # the article's 10% split, several seeds
+    .venv/bin/python benchmarks/run.py folds     # the canonical u1-u5 folds, peers included
+    .venv/bin/python benchmarks/run.py claimed   # README's claimed-vs-reproduced table from `make run`
+
+``split`` runs the notebooks themselves through papermill (so it measures exactly what
+a reader runs) with the validation split fixed (seed 42) and the training seed varied,
+and writes ``benchmarks/results/split.json`` and ``split.md``; ``--readme`` also puts
+the table into README.md between its ``benchmark:split`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+
+from movielens_fastai.run import write_json_atomically  # noqa: E402
+
+os.environ.setdefault("JUPYTER_PATH", os.pathsep.join(
+    str(ROOT / venv / "share" / "jupyter") for venv in (".venv", ".venv-fastai2")))
+
+# method -> (notebook, kernel, extra parameters, how to read (MSE, fit seconds) from its results)
+SPLIT_METHODS = {
+    "fastai 1.0.61 (the article's code)": (
+        "movielens-fastai", "movielens-fastai", {},
+        lambda r: (r["valid_mse"], r["fit_seconds"])),
+    "fastai 2.8.12 (the port)": (
+        "movielens-fastai2", "movielens-fastai2", {},
+        lambda r: (r["valid_mse"], r["fit_seconds"])),
+    "plain PyTorch, the same recipe": (
+        "under-the-hood", "movielens-fastai", {"compare_fastai": False},
+        lambda r: (r["plain"]["valid_mse"], r["plain"]["fit_seconds"])),
+    "plain PyTorch, fast configuration": (
+        "under-the-hood", "movielens-fastai", {"compare_fastai": False},
+        lambda r: (r["fast"]["per_seed"][0]["valid_mse"], r["fast"]["per_seed"][0]["fit_seconds"])),
+}
+
+
+def machine() -> str:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}), {device}, {platform.platform(terse=True)}"
+
+
+def run_split(seeds: list[int], data_dir: str | None) -> dict:
+    import papermill
+
+    runs: dict[str, list[dict]] = {name: [] for name in SPLIT_METHODS}
+    cache: dict[tuple[str, int], dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            for name, (notebook, kernel, extra, read) in SPLIT_METHODS.items():
+                if (notebook, seed) not in cache:
+                    out = Path(tmp) / f"{notebook}-{seed}"
+                    params = {"train_seed": seed, "output_dir": str(out), **extra}
+                    if notebook == "under-the-hood":
+                        params["fast_seeds"] = [seed]
+                    if data_dir:
+                        params["data_dir"] = data_dir
+                    print(f"{notebook} seed {seed} ...", flush=True)
+                    papermill.execute_notebook(
+                        str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out / "run.ipynb"),
+                        parameters=params, kernel_name=kernel, cwd=str(ROOT / "notebooks"),
+                        execution_timeout=1800, progress_bar=False)
+                    cache[notebook, seed] = json.loads((out / f"{notebook}.json").read_text())
+                mse, seconds = read(cache[notebook, seed])
+                runs[name].append({"seed": seed, "valid_mse": mse, "fit_seconds": seconds})
+    summary = {
+        name: {"mean_valid_mse": statistics.mean(r["valid_mse"] for r in rs),
+               "sd_valid_mse": statistics.stdev(r["valid_mse"] for r in rs) if len(rs) > 1 else 0.0,
+               "mean_fit_seconds": statistics.mean(r["fit_seconds"] for r in rs),
+               "runs": rs}
+        for name, rs in runs.items()
+    }
+    return {"suite": "split", "seeds": seeds, "split": "fastai v1's valid_pct=0.1, seed=42",
+            "machine": machine(), "date": datetime.date.today().isoformat(), "methods": summary}
+
+
+def split_table(results: dict) -> str:
+    lines = [
+        f"Validation MSE on the article's split (10,000 ratings), training seeds "
+        f"{', '.join(map(str, results['seeds']))}; {results['machine']}, {results['date']}.",
+        "",
+        "| method | mean MSE | sd | per seed | mean fit s |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in results["methods"].items():
+        per_seed = ", ".join(f"{r['valid_mse']:.4f}" for r in m["runs"])
+        lines.append(f"| {name} | {m['mean_valid_mse']:.4f} | {m['sd_valid_mse']:.4f} | {per_seed} "
+                     f"| {m['mean_fit_seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+ARTICLE_ROW = "| the article (fastai v1) | about 0.82 | 15 s | GTX 1080Ti | 2019 | |"
+
+
+def claimed_table(output: Path = ROOT / "output") -> str:
+    """The article's claim next to what `make run` measured (read from the notebooks' JSON)."""
+    lines = ["| | validation MSE | fit (5 epochs) | hardware | date | command |",
+             "|---|---|---|---|---|---|", ARTICLE_ROW]
+    for name, label in (("movielens-fastai", "original, fastai {fastai}"),
+                        ("movielens-fastai2", "port, fastai {fastai}")):
+        path = output / f"{name}.json"
+        r = json.loads(path.read_text())
+        date = datetime.date.fromtimestamp(path.stat().st_mtime).isoformat()
+        lines.append(f"| {label.format(**r['versions'])} | {r['valid_mse']:.4f} | {r['fit_seconds']:.0f} s "
+                     f"| {r['device']} | {date} | `make run` |")
+    return "\n".join(lines) + "\n"
+
+
+def put_in_readme(marker: str, table: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = f"<!-- benchmark:{marker} -->", f"<!-- /benchmark:{marker} -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme}: markers {start} ... {end} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{table}{end}{tail}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("suite", choices=["split", "folds", "claimed"])
+    parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
+    parser.add_argument("--data-dir", default=None,
+                        help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
+    parser.add_argument("--readme", action="store_true", help="also update README.md's table")
+    args, rest = parser.parse_known_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.suite == "folds":
+        from movielens_fastai.folds import main as folds_main
+
+        folds_main(rest)
+        return
+    if args.suite == "claimed":
+        put_in_readme("claimed", claimed_table())
+        return
+    results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir)
+    write_json_atomically(RESULTS / "split.json", results)
+    table = split_table(results)
+    (RESULTS / "split.md").write_text(table)
+    print(table)
+    if args.readme:
+        put_in_readme("split", table)
+
+
+if __name__ == "__main__":
+    main()
