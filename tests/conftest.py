@@ -62,18 +62,41 @@ def notebook_error(name: str, out_dir: Path, **params) -> str:
     return f"{failure.value.ename}: {failure.value.evalue}"
 
 
+# Fast runs: a slice of the data and one epoch, enough to exercise every cell.
+FAST = {"max_ratings": 5000, "epochs": 1, "recommend_for_user": 6}
+
+
+def _session_run(tmp_path_factory, data_dir, name, label, **params):
+    out = tmp_path_factory.mktemp(label)
+    return run_notebook(name, out, data_dir=str(data_dir), **params), out
+
+
 @pytest.fixture(scope="session")
 def v1_full(tmp_path_factory, data_dir):
     """The faithful notebook with the article's settings on the full data, run once."""
-    out = tmp_path_factory.mktemp("v1-full")
-    return run_notebook("movielens-fastai", out, data_dir=str(data_dir)), out
+    return _session_run(tmp_path_factory, data_dir, "movielens-fastai", "v1-full")
 
 
 @pytest.fixture(scope="session")
 def v1_fast(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("v1-fast")
-    return run_notebook("movielens-fastai", out, data_dir=str(data_dir),
-                        max_ratings=5000, epochs=1, recommend_for_user=6), out
+    return _session_run(tmp_path_factory, data_dir, "movielens-fastai", "v1-fast", **FAST)
+
+
+@pytest.fixture(scope="session")
+def v1_fast_again(tmp_path_factory, data_dir):
+    """The fast run once more, same seeds: a CPU run must repeat exactly."""
+    return _session_run(tmp_path_factory, data_dir, "movielens-fastai", "v1-fast-again", **FAST)
+
+
+@pytest.fixture(scope="session")
+def port_full(tmp_path_factory, data_dir):
+    """The port (fastai 2.8) with its default settings on the full data, run once."""
+    return _session_run(tmp_path_factory, data_dir, "movielens-fastai2", "port-full")
+
+
+@pytest.fixture(scope="session")
+def port_fast(tmp_path_factory, data_dir):
+    return _session_run(tmp_path_factory, data_dir, "movielens-fastai2", "port-fast", **FAST)
 
 
 @pytest.fixture
@@ -84,25 +107,3 @@ def data_copy(tmp_path, data_dir) -> Path:
     for name in ("u.data", "u.item"):
         shutil.copy(data_dir / name, copy / name)
     return copy
-
-
-@pytest.fixture(scope="session")
-def port_full(tmp_path_factory, data_dir):
-    """The port (fastai 2.8) with its default settings on the full data, run once."""
-    out = tmp_path_factory.mktemp("port-full")
-    return run_notebook("movielens-fastai2", out, data_dir=str(data_dir)), out
-
-
-@pytest.fixture(scope="session")
-def port_fast(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("port-fast")
-    return run_notebook("movielens-fastai2", out, data_dir=str(data_dir),
-                        max_ratings=5000, epochs=1, recommend_for_user=6), out
-
-
-@pytest.fixture(scope="session")
-def v1_fast_again(tmp_path_factory, data_dir):
-    """The fast run once more, same seeds: a CPU run must repeat exactly."""
-    out = tmp_path_factory.mktemp("v1-fast-again")
-    return run_notebook("movielens-fastai", out, data_dir=str(data_dir),
-                        max_ratings=5000, epochs=1, recommend_for_user=6), out
