@@ -11,6 +11,15 @@ from .data import (
     resolve_data_dir,
     validation_indices,
 )
+from .ranking import (
+    evaluate_ranking,
+    evaluate_within_rated,
+    ndcg_at_k,
+    popularity_scorer,
+    precision_at_k,
+    top_k_for_users,
+    top_k_unseen,
+)
 from .recommend import (
     UnknownUserError,
     fastai_v1_scorer,
@@ -30,6 +39,8 @@ from .run import (
 __all__ = [
     "DATA_DIR_ENV", "DataError", "DownloadError", "UnknownUserError",
     "check_movielens", "check_params", "commit_to_jovian", "environment",
+    "evaluate_ranking", "evaluate_within_rated", "ndcg_at_k", "popularity_scorer",
+    "precision_at_k", "top_k_for_users", "top_k_unseen",
     "fastai_v1_scorer", "fastai_v2_scorer", "fetch_movielens", "load_movies",
     "predictions_table", "print_environment", "resolve_data_dir", "seed_everything",
     "top_unseen", "validation_indices", "write_json_atomically",
