@@ -1,0 +1,129 @@
+"""The canonical-folds benchmark (movielens_fastai.folds): reading the folds, and a fast
+run on u1 that checks the ordering any sound benchmark must show."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from movielens_fastai import DataError, folds
+from movielens_fastai.folds import MOVIE, USER, read_fold
+
+
+def _pairs(df: pd.DataFrame) -> set[tuple[int, int]]:
+    return set(zip(df[USER], df[MOVIE], strict=True))
+
+
+@pytest.fixture(scope="module")
+def all_pairs(data_dir):
+    ratings = pd.read_csv(data_dir / "u.data", sep="\t", header=None, names=folds.RATING_COLUMNS)
+    return _pairs(ratings)
+
+
+@pytest.mark.parametrize("k", folds.FOLDS)
+def test_fold_sizes_and_partition(data_dir, all_pairs, k):
+    base, test = read_fold(data_dir, k)
+    assert list(base.columns) == list(test.columns) == ["User ID", "Movie ID", "Rating", "Timestamp"]
+    assert (len(base), len(test)) == (80_000, 20_000)
+    base_pairs, test_pairs = _pairs(base), _pairs(test)
+    assert not base_pairs & test_pairs
+    assert base_pairs | test_pairs == all_pairs
+
+
+@pytest.fixture
+def fold_copy(tmp_path, data_dir):
+    for name in ("u1.base", "u1.test"):
+        shutil.copy(data_dir / name, tmp_path / name)
+    return tmp_path
+
+
+def _rewrite_line(path, lineno, text):
+    lines = path.read_text().splitlines(keepends=True)
+    lines[lineno - 1] = text
+    path.write_text("".join(lines))
+
+
+def test_damaged_fold_names_file_and_line(fold_copy):
+    path = fold_copy / "u1.test"
+    user, movie, _, stamp = path.read_text().splitlines()[6].split("\t")
+    _rewrite_line(path, 7, f"{user}\t{movie}\t6\t{stamp}\n")
+    with pytest.raises(DataError) as err:
+        read_fold(fold_copy, 1)
+    assert str(err.value) == f"{path}:7: rating 6 is outside 1-5"
+
+
+def test_short_fold_is_refused(fold_copy):
+    path = fold_copy / "u1.base"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(DataError) as err:
+        read_fold(fold_copy, 1)
+    assert str(err.value) == f"{path}: expected exactly 80,000 ratings (one per line), found 79,999"
+
+
+def test_missing_fold_file(tmp_path):
+    with pytest.raises(DataError, match=r"u1\.base: file is missing"):
+        read_fold(tmp_path, 1)
+
+
+def test_predictions_are_clipped(monkeypatch):
+    base = pd.DataFrame({USER: [1, 2], MOVIE: [1, 1], "Rating": [5, 1], "Timestamp": [0, 0]})
+    test = pd.DataFrame({USER: [1, 2], MOVIE: [2, 2], "Rating": [5, 1], "Timestamp": [0, 0]})
+    monkeypatch.setitem(folds.METHODS, "wild", lambda b, t, seed: np.array([7.0, -3.0]))
+    assert folds.evaluate("wild", base, test, fold=0)["rmse"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def quick_u1(data_dir, tmp_path_factory):
+    """The fast variant on u1 only: the article's code (fastai v1) for 2 epochs and the baselines."""
+    base, test = read_fold(data_dir, 1)
+    rows = [folds.evaluate(m, base, test, fold=1, seed=0)
+            for m in ("global_mean", "bias", "surprise_baselineonly")]
+    rows.append(folds.evaluate("fastai1", base, test, fold=1, seed=0, epochs=2))
+    out = tmp_path_factory.mktemp("folds")
+    record = folds.write_results(rows, out, seed=0, epochs=2, total_seconds=0.0)
+    return {r["method"]: r for r in rows}, out, record
+
+
+def test_article_model_beats_baselines_on_u1(quick_u1):
+    rows, _, _ = quick_u1
+    assert rows["fastai1"]["rmse"] < rows["surprise_baselineonly"]["rmse"] < rows["global_mean"]["rmse"]
+    assert rows["fastai1"]["mae"] < rows["global_mean"]["mae"]
+
+
+def test_numpy_bias_baseline_matches_surprise(quick_u1):
+    """Same model, same ALS, two implementations: they must agree."""
+    rows, _, _ = quick_u1
+    assert rows["bias"]["rmse"] == pytest.approx(rows["surprise_baselineonly"]["rmse"], abs=2e-3)
+
+
+def test_results_files(quick_u1):
+    rows, out, record = quick_u1
+    saved = json.loads((out / "folds.json").read_text())
+    assert saved["summary"] == record["summary"]
+    assert {r["method"] for r in saved["per_fold"]} == set(rows)
+    assert saved["machine"]["cpu_count"] >= 1
+    table = (out / "folds.md").read_text()
+    for method, row in rows.items():
+        assert f"| {method} | 1 | {row['rmse']:.4f} | {row['mae']:.4f} |" in table
+    assert (out / "rmse_vs_time.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_command_line_prints_one_json_row(data_dir):
+    done = subprocess.run([sys.executable, "-m", "movielens_fastai.folds", "bias", "--fold", "2",
+                           "--data-dir", str(data_dir)], cwd=ROOT, capture_output=True, text=True, check=True)
+    row = json.loads(done.stdout)
+    base, test = read_fold(data_dir, 2)
+    assert row["rmse"] == pytest.approx(folds.evaluate("bias", base, test, fold=2)["rmse"], abs=1e-12)
+    assert (row["method"], row["fold"], row["n_test"]) == ("bias", 2, 20_000)
+
+
+def test_unknown_method_is_refused(data_dir):
+    with pytest.raises(ValueError, match="unknown method"):
+        folds.run_benchmark(data_dir, ["svd_magic"], [1])
