@@ -4,13 +4,13 @@
 PYTHON ?= python3.11
 VENV := .venv
 VENV2 := .venv-fastai2
-NOTEBOOKS ?= movielens-fastai movielens-fastai2
+NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation
 # A notebook that runs longer than this (seconds per cell) has hung: fail instead of waiting.
 CELL_TIMEOUT ?= 1200
 # Kernels are installed inside each venv; this lets Jupyter and papermill find both.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter:$(CURDIR)/$(VENV2)/share/jupyter
 
-.PHONY: setup run publish test jupyter lock clean
+.PHONY: setup run benchmark publish test jupyter lock clean
 
 setup: $(VENV)/.installed $(VENV2)/.installed
 
@@ -43,6 +43,13 @@ run: setup
 			--execution-timeout $(CELL_TIMEOUT) || exit 1; \
 	done
 	@echo "Executed notebooks, results (*.json) and plots are in output/"
+
+# The peer benchmark on the canonical u1-u5 folds (about 15 minutes on 2 cores): the executed
+# notebook in output/, and its tables and plot in benchmarks/results/.
+benchmark: setup
+	mkdir -p output
+	$(VENV)/bin/papermill notebooks/benchmark.ipynb output/benchmark.ipynb --cwd notebooks \
+		--execution-timeout 7200 -p results_dir ../benchmarks/results
 
 # Maintainers: commit the outputs of a real run, normalised (see movielens_fastai/publish.py).
 publish: run
