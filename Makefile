@@ -52,8 +52,8 @@ benchmark: setup
 		--execution-timeout 7200 -p results_dir ../benchmarks/results
 
 # Maintainers: commit the outputs of a real run, normalised (see movielens_fastai/publish.py).
-publish: run
-	for nb in $(NOTEBOOKS); do \
+publish: run benchmark
+	for nb in $(NOTEBOOKS) benchmark; do \
 		$(VENV)/bin/python -m movielens_fastai.publish output/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
 	done
 
