@@ -407,8 +407,8 @@ def run_one(method: str, data_dir, fold: int, seed: int = 0, epochs: int | None 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     python = SUBPROCESS_PYTHON.get(method)
-    if python is not None and Path(sys.executable).resolve() != Path(python).resolve() \
-            and sys.prefix != str(Path(python).parent.parent):
+    # venvs share one interpreter binary: tell them apart by their prefix, not the executable
+    if python is not None and Path(sys.prefix).resolve() != Path(python).parent.parent.resolve():
         cmd = [str(python), "-m", "movielens_fastai.folds", method, "--fold", str(fold),
                "--data-dir", str(data_dir), "--seed", str(seed)]
         if epochs is not None:
