@@ -127,3 +127,10 @@ def test_command_line_prints_one_json_row(data_dir):
 def test_unknown_method_is_refused(data_dir):
     with pytest.raises(ValueError, match="unknown method"):
         folds.run_benchmark(data_dir, ["svd_magic"], [1])
+
+
+def test_the_port_runs_in_its_own_environment(data_dir):
+    """Called from this (fastai v1) environment, fastai2 must run in .venv-fastai2."""
+    row = folds.run_one("fastai2", data_dir, 1, seed=0, epochs=1)
+    assert (row["method"], row["fold"], row["n_test"]) == ("fastai2", 1, 20_000)
+    assert row["rmse"] < 1.1
