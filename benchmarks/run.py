@@ -89,6 +89,7 @@ def run_split(seeds: list[int], data_dir: str | None) -> dict:
             for name, (notebook, kernel, extra, read) in SPLIT_METHODS.items():
                 if (notebook, seed) not in cache:
                     out = Path(tmp) / f"{notebook}-{seed}"
+                    out.mkdir()
                     params = {"train_seed": seed, "output_dir": str(out), **extra}
                     if notebook == "under-the-hood":
                         params["fast_seeds"] = [seed]
