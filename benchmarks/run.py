@@ -22,7 +22,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
-from movielens_fastai.run import write_json_atomically  # noqa: E402
+from movielens_fastai.run import environment, write_json_atomically  # noqa: E402
 
 os.environ.setdefault("JUPYTER_PATH", os.pathsep.join(
     str(ROOT / venv / "share" / "jupyter") for venv in (".venv", ".venv-fastai2")))
@@ -73,10 +72,8 @@ def run_folds(args) -> None:
 
 
 def machine() -> str:
-    import torch
-
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({platform.machine()}), {device}, {platform.platform(terse=True)}"
+    env = environment()   # the same description the notebooks record
+    return f"{env['device']}, {env['platform']}"
 
 
 def run_split(seeds: list[int], data_dir: str | None) -> dict:
