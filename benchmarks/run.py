@@ -69,8 +69,14 @@ def run_folds(args) -> None:
     methods = args.methods.split(",") if args.methods else folds.RUN_ORDER
     seed = int(args.seeds.split(",")[0])
     started = time.perf_counter()
+
+    def checkpoint(rows):   # the methods done so far, so a run cut short still leaves its results
+        folds.write_results(rows, args.out, seed=seed, epochs=args.epochs,
+                            total_seconds=time.perf_counter() - started)
+
     rows = folds.run_benchmark(resolve_data_dir(args.data_dir), methods,
-                               [int(f) for f in args.folds.split(",")], seed=seed, epochs=args.epochs)
+                               [int(f) for f in args.folds.split(",")], seed=seed, epochs=args.epochs,
+                               checkpoint=checkpoint)
     total = time.perf_counter() - started
     folds.write_results(rows, args.out, seed=seed, epochs=args.epochs, total_seconds=total)
     table = (Path(args.out) / "folds.md").read_text()

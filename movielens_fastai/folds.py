@@ -34,6 +34,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -122,11 +123,13 @@ def _seed(seed: int) -> None:
 # --------------------------------------------------------------------------- running
 
 
-def evaluate(method: str, base_df, test_df, fold, seed: int = 0, data_dir=None, **settings) -> dict:
+def evaluate(method: str, base_df, test_df, fold, seed: int = 0, data_dir=None, predictions_out=None,
+             **settings) -> dict:
     """Train ``method`` on ``base_df``, predict ``test_df``, clip to [1, 5] and score.
 
     ``data_dir`` (the folder with ``u.user`` and ``u.item``) is needed by the methods that use
-    side information (``methods.SIDE_INFO``)."""
+    side information (``methods.SIDE_INFO``); ``predictions_out``, a ``.npy`` path, keeps the
+    predictions as the method made them, before clipping (the benchmark's blend reads them)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     for module in IMPORTS.get(method, []):
@@ -135,6 +138,8 @@ def evaluate(method: str, base_df, test_df, fold, seed: int = 0, data_dir=None, 
     started = time.perf_counter()
     preds = _methods.call(method, base_df, test_df, seed, data_dir, **settings)
     fit_seconds = time.perf_counter() - started
+    if predictions_out is not None:
+        np.save(predictions_out, preds)
     if preds.shape != (len(test_df),) or not np.isfinite(preds).all():
         raise RuntimeError(f"{method}: expected {len(test_df)} finite predictions, got shape {preds.shape}")
     preds = np.clip(preds, *RATING_CLIP)
@@ -151,7 +156,8 @@ def _settings(method: str, epochs: int | None) -> dict:
     return {"epochs": epochs} if epochs is not None and method in EPOCH_METHODS else {}
 
 
-def run_one(method: str, data_dir, fold: int, seed: int = 0, epochs: int | None = None) -> dict:
+def run_one(method: str, data_dir, fold: int, seed: int = 0, epochs: int | None = None,
+            predictions_out=None) -> dict:
     """One method on one fold, in the environment the method needs."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
@@ -160,29 +166,102 @@ def run_one(method: str, data_dir, fold: int, seed: int = 0, epochs: int | None 
                "--data-dir", str(data_dir), "--seed", str(seed)]
         if epochs is not None:
             cmd += ["--epochs", str(epochs)]
+        if predictions_out is not None:
+            cmd += ["--predictions", str(predictions_out)]
         done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
     base_df, test_df = read_fold(data_dir, fold)
-    return evaluate(method, base_df, test_df, fold, seed, data_dir, **_settings(method, epochs))
+    return evaluate(method, base_df, test_df, fold, seed, data_dir, predictions_out,
+                    **_settings(method, epochs))
+
+
+def blend_rows(folds, predictions: dict, rows: list[dict], data_dir, log=print) -> list[dict]:
+    """The blend on every fold from the predictions its components already made in this run.
+
+    Its weights (``methods.blend.BLEND_WEIGHTS``) were fitted once, on the validation slice of
+    u1.base (every component trained on the other 90% of u1.base), like every other setting here;
+    each fold's blend is the weighted sum of its components' test predictions from their own rows
+    (trained on all of ``.base``). Its time per fold is the sum of its components' times."""
+    from .methods.blend import BLEND, BLEND_WEIGHTS
+
+    missing = [(m, k) for m in BLEND for k in folds if (m, k) not in predictions]
+    if missing:
+        raise ValueError(f"the blend needs its components' predictions first; missing {missing}")
+    weights = np.asarray(BLEND_WEIGHTS)
+    seconds = {(r["method"], r["fold"]): r["fit_seconds"] for r in rows}
+    out = []
+    for fold in folds:
+        _, test_df = read_fold(data_dir, fold)
+        components = np.clip(np.column_stack([np.load(predictions[m, fold]) for m in BLEND]), *RATING_CLIP)
+        preds = np.clip(weights[0] + components @ weights[1:], *RATING_CLIP)
+        actual = test_df[RATING].to_numpy(float)
+        row = {"method": "blend", "fold": fold, "rmse": rmse(preds, actual), "mae": mae(preds, actual),
+               "fit_seconds": sum(seconds[m, fold] for m in BLEND), "n_test": len(test_df),
+               "settings": {"weights": dict(zip(("intercept", *BLEND), weights.tolist(), strict=True)),
+                            "weights_from": "validation slice of u1.base"}}
+        if log:
+            log(f"{'blend':>22} u{fold}: RMSE {row['rmse']:.4f}  MAE {row['mae']:.4f}  "
+                f"{row['fit_seconds']:7.1f} s")
+        out.append(row)
+    return out
+
+
+# A seed average whose first model is another method of the same run: only the other seeds train.
+SEED_AVERAGES = {"fastai_side_x3": ("fastai_side", 3)}
+
+
+def _seed_average(method, data_dir, fold, seed, epochs, predictions, rows, tmp: Path) -> dict:
+    """``method``'s row from its first model's predictions (seed ``seed``, already made in this run)
+    and its other models (seeds seed+1, ...), trained now: the same predictions ``method`` makes."""
+    single, n_models = SEED_AVERAGES[method]
+    first = next(r for r in rows if r["method"] == single and r["fold"] == fold)
+    preds, seconds = [np.load(predictions[single, fold])], first["fit_seconds"]
+    for i in range(1, n_models):
+        out = tmp / f"{single}-u{fold}-seed{seed + i}.npy"
+        seconds += run_one(single, data_dir, fold, seed + i, epochs, out)["fit_seconds"]
+        preds.append(np.load(out))
+    mean = np.mean(preds, axis=0)
+    np.save(predictions[method, fold], mean)
+    clipped = np.clip(mean, *RATING_CLIP)
+    _, test_df = read_fold(data_dir, fold)
+    actual = test_df[RATING].to_numpy(float)
+    return {"method": method, "fold": fold, "rmse": rmse(clipped, actual), "mae": mae(clipped, actual),
+            "fit_seconds": seconds, "n_test": len(test_df), "settings": _settings(method, epochs),
+            "made_from": f"{single} seeds {seed}..{seed + n_models - 1}"}
 
 
 def run_benchmark(data_dir, methods=None, folds=FOLDS, seed: int = 0, epochs: int | None = None,
-                  log=print) -> list[dict]:
-    """Every method on every fold, one at a time; a list of ``evaluate`` rows."""
+                  log=print, checkpoint=None) -> list[dict]:
+    """Every method on every fold, one at a time; a list of ``evaluate`` rows.
+
+    ``checkpoint(rows)``, when given, is called after each method with the rows so far."""
     methods = list(RUN_ORDER) if methods is None else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     rows = []
-    for method in methods:
-        for fold in folds:
-            row = run_one(method, data_dir, fold, seed, epochs)
-            if log:
-                log(f"{method:>22} u{fold}: RMSE {row['rmse']:.4f}  MAE {row['mae']:.4f}  "
-                    f"{row['fit_seconds']:7.1f} s")
-            rows.append(row)
+    with tempfile.TemporaryDirectory() as tmp:
+        predictions = {}
+        for method in methods:
+            if method == "blend":
+                rows += blend_rows(folds, predictions, rows, data_dir, log)
+                if checkpoint:
+                    checkpoint(rows)
+                continue
+            for fold in folds:
+                predictions[method, fold] = Path(tmp) / f"{method}-u{fold}.npy"
+                if method in SEED_AVERAGES and (SEED_AVERAGES[method][0], fold) in predictions:
+                    row = _seed_average(method, data_dir, fold, seed, epochs, predictions, rows, Path(tmp))
+                else:
+                    row = run_one(method, data_dir, fold, seed, epochs, predictions[method, fold])
+                if log:
+                    log(f"{method:>22} u{fold}: RMSE {row['rmse']:.4f}  MAE {row['mae']:.4f}  "
+                        f"{row['fit_seconds']:7.1f} s")
+                rows.append(row)
+            if checkpoint:
+                checkpoint(rows)
     return rows
 
 
@@ -193,9 +272,10 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--predictions", default=None, help="save the clipped predictions here (.npy)")
     args = parser.parse_args(argv)
     base_df, test_df = read_fold(args.data_dir, args.fold)
-    row = evaluate(args.method, base_df, test_df, args.fold, args.seed, args.data_dir,
+    row = evaluate(args.method, base_df, test_df, args.fold, args.seed, args.data_dir, args.predictions,
                    **_settings(args.method, args.epochs))
     print(json.dumps(row))
 

@@ -17,10 +17,10 @@ from movielens_fastai.methods.blend import fit_weights, validation_slice
 from movielens_fastai.methods.features import SideInfo, read_movies, read_users
 
 NEW_METHODS = ["myfm_vanilla", "myfm_extended", "myfm_probit", "fastai_mf", "fastai_svdpp", "fastai_side",
-               "fastai_side_x5", "fastai_ordinal_x5", "blend"]
+               "fastai_side_x3", "blend"]
 # quick settings: these check that a method works, not how well it can do
 QUICK = {"fastai_mf": {"epochs": 3}, "fastai_svdpp": {"epochs": 3}, "fastai_side": {"epochs": 3},
-         "fastai_side_x5": {"epochs": 2}, "fastai_ordinal_x5": {"epochs": 2}, "blend": {"epochs": 2},
+         "fastai_side_x3": {"epochs": 2}, "blend": {"epochs": 2},
          "myfm_vanilla": {"n_iter": 50}, "myfm_extended": {"n_iter": 60}, "myfm_probit": {"n_iter": 60}}
 
 
@@ -46,7 +46,7 @@ def test_method_trains_and_beats_the_global_mean(method, small_u1, data_dir):
 def test_every_method_is_registered_once():
     assert set(methods.RUN_ORDER) <= set(methods.METHODS)
     assert len(methods.RUN_ORDER) == len(set(methods.RUN_ORDER))
-    assert set(NEW_METHODS) - {"fastai_ordinal_x5"} <= set(methods.RUN_ORDER)
+    assert set(NEW_METHODS) <= set(methods.RUN_ORDER)
 
 
 def test_side_info_method_needs_data_dir(small_u1):

@@ -33,7 +33,7 @@ from .article import TUNED, dot_model, fastai1, fastai2, plain_torch, tuned
 from .baselines import bias, global_mean
 from .bayesian_fm import myfm_extended, myfm_probit, myfm_vanilla
 from .blend import BLEND, blend
-from .fastai_fm import fastai_mf, fastai_ordinal_x5, fastai_side, fastai_side_x5, fastai_svdpp
+from .fastai_fm import fastai_mf, fastai_side, fastai_side_x3, fastai_svdpp
 from .surprise_methods import surprise_baselineonly, surprise_svd, surprise_svdpp
 
 FASTAI2_PYTHON = PROJECT_ROOT / ".venv-fastai2" / "bin" / "python"
@@ -54,20 +54,19 @@ METHODS = {
     "fastai_mf": fastai_mf,
     "fastai_svdpp": fastai_svdpp,
     "fastai_side": fastai_side,
-    "fastai_side_x5": fastai_side_x5,
-    "fastai_ordinal_x5": fastai_ordinal_x5,
+    "fastai_side_x3": fastai_side_x3,
     "blend": blend,
 }
 # Fast ones first, so a long run shows its first results early.
 RUN_ORDER = ["global_mean", "bias", "surprise_baselineonly", "surprise_svd", "myfm_vanilla", "plain_torch",
-             "tuned", "fastai1", "fastai2", "surprise_svdpp", "fastai_mf", "fastai_svdpp", "fastai_side",
-             "fastai_side_x5", "myfm_extended", "myfm_probit", "blend"]
+             "fastai_mf", "fastai_svdpp", "fastai_side", "fastai_side_x3", "myfm_extended", "myfm_probit",
+             "blend", "tuned", "fastai1", "fastai2", "surprise_svdpp"]
 # Methods with an epochs setting (the quick variant shortens them; the others keep their defaults).
 EPOCH_METHODS = {"plain_torch", "fastai1", "fastai2", "tuned", "fastai_mf", "fastai_svdpp", "fastai_side",
-                 "fastai_side_x5", "fastai_ordinal_x5", "blend"}
+                 "fastai_side_x3", "blend"}
 # Methods that read u.user / u.item: they take data_dir.
-SIDE_INFO = {"myfm_extended", "myfm_probit", "fastai_mf", "fastai_svdpp", "fastai_side", "fastai_side_x5",
-             "fastai_ordinal_x5", "blend"}
+SIDE_INFO = {"myfm_extended", "myfm_probit", "fastai_mf", "fastai_svdpp", "fastai_side", "fastai_side_x3",
+             "blend"}
 # Imported before the clock starts.
 IMPORTS = {
     "surprise_baselineonly": ["surprise"], "surprise_svd": ["surprise"], "surprise_svdpp": ["surprise"],
@@ -75,12 +74,12 @@ IMPORTS = {
     "myfm_vanilla": ["myfm"], "myfm_extended": ["myfm"], "myfm_probit": ["myfm"],
     "blend": ["myfm", "fastai.learner", "scipy.sparse"],
     **{m: ["fastai.learner", "scipy.sparse"] for m in ("fastai_mf", "fastai_svdpp", "fastai_side",
-                                                       "fastai_side_x5", "fastai_ordinal_x5")},
+                                                       "fastai_side_x3")},
 }
 # Which Python runs a method: current fastai lives in its own environment, and so does myFM (its
 # wheel wants numpy 2 and pandas 2, which fastai v1's environment cannot have).
 SUBPROCESS_PYTHON = {m: FASTAI2_PYTHON for m in ("fastai2", "fastai_mf", "fastai_svdpp", "fastai_side",
-                                                 "fastai_side_x5", "fastai_ordinal_x5", "myfm_vanilla",
+                                                 "fastai_side_x3", "myfm_vanilla",
                                                  "myfm_extended", "myfm_probit", "blend")}
 
 
