@@ -203,7 +203,7 @@ def wait_for_saved(path: Path, text: str, timeout: float = 30) -> dict:
 
 def screenshot(page, name: str) -> Path:
     """The whole notebook in one image: the window made as tall as the notebook, then captured."""
-    height = page.evaluate("() => document.querySelector('.jp-WindowedPanel-outer').scrollHeight")
+    height = page.evaluate("() => document.querySelector('.jp-WindowedPanel-outer')?.scrollHeight ?? 700")
     page.set_viewport_size({"width": 1280, "height": min(height + 200, 30_000)})
     page.wait_for_timeout(1000)  # let the newly visible cells paint
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
