@@ -156,6 +156,7 @@ def test_dot_model_device_is_where_it_trains():
     assert not np.array_equal(default, other_seed)
     assert default.shape == (200,) and ((0 <= default) & (default <= 5.5)).all()
     if torch.cuda.is_available():   # same seed, same start and batch order: close, not bitwise equal
-        np.testing.assert_allclose(folds.dot_model(base, test, 0, device="cuda", **settings), default, atol=1e-3)
+        on_gpu = folds.dot_model(base, test, 0, device="cuda", **settings)
+        np.testing.assert_allclose(on_gpu, default, atol=1e-3)
     with pytest.raises((RuntimeError, ValueError)):
         folds.dot_model(base, test, 0, device="no-such-device", **settings)
