@@ -220,7 +220,8 @@ def run_memory(data_dir: str | None) -> dict:
                                    "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"],
                                    "valid_mse": run["valid_mse"], "fits_binder": pss < BINDER_MEMORY_MIB}
     return {"suite": "memory", "settings": "the article's (full data, 5 epochs)",
-            "limit_mib": BINDER_MEMORY_MIB, "machine": machine(), "date": datetime.date.today().isoformat(), "notebooks": notebooks}
+            "limit_mib": BINDER_MEMORY_MIB, "machine": machine(), "date": datetime.date.today().isoformat(),
+            "notebooks": notebooks}
 
 
 def memory_table(results: dict) -> str:
@@ -270,7 +271,8 @@ ROUTE_NEEDS = {
 
 def routes_table(results: dict) -> str:
     lines = [f"Measured by `benchmarks/run.py routes --readme`: each route built from scratch in a copy "
-             f"of the project, packages from a local mirror of PyPI; {results['machine']}, {results['date']}.", "",
+             f"of the project, packages from a local mirror of PyPI; {results['machine']}, "
+             f"{results['date']}.", "",
              "| route | command | disk (`.venv` + `.venv-fastai2`) | install time | needs |",
              "|---|---|---|---|---|"]
     for route, r in results["routes"].items():
