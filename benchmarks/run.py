@@ -31,8 +31,8 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -186,43 +186,48 @@ def _tree_memory(root) -> tuple[float, float]:
     return pss / 2**20, rss / 2**20
 
 
+def _peak_memory_while(work) -> tuple[float, float]:
+    """Run work(); return the peak (PSS, RSS) in MiB of the processes it started, sampled 5 times a second."""
+    import psutil
+
+    me, peak, done = psutil.Process(), [0.0, 0.0], threading.Event()
+
+    def sample():
+        while not done.wait(0.2):
+            peak[:] = map(max, peak, _tree_memory(me))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        work()
+    finally:
+        done.set()
+        sampler.join()
+    return peak[0], peak[1]
+
+
 def run_memory(data_dir: str | None) -> dict:
     """Each notebook with the article's settings; peak memory of everything it started."""
     import papermill
-    import psutil
 
-    me = psutil.Process()
     notebooks = {}
     with tempfile.TemporaryDirectory() as tmp:
         for notebook, kernel in MEMORY_NOTEBOOKS.items():
-            peak = {"pss": 0.0, "rss": 0.0}
-            done = threading.Event()
-
-            def sample():
-                while not done.wait(0.2):
-                    pss, rss = _tree_memory(me)
-                    peak["pss"], peak["rss"] = max(peak["pss"], pss), max(peak["rss"], rss)
-
-            sampler = threading.Thread(target=sample, daemon=True)
             out = Path(tmp) / notebook
             out.mkdir()
             params = {"output_dir": str(out), **({"data_dir": data_dir} if data_dir else {})}
             print(f"{notebook} ...", flush=True)
-            sampler.start()
-            try:
-                papermill.execute_notebook(
-                    str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out / "run.ipynb"),
-                    parameters=params, kernel_name=kernel, cwd=str(ROOT / "notebooks"),
-                    execution_timeout=1800, progress_bar=False)
-            finally:
-                done.set()
-                sampler.join()
+            pss, rss = _peak_memory_while(lambda nb=notebook, k=kernel, o=out, p=params: (
+                papermill.execute_notebook(str(ROOT / "notebooks" / f"{nb}.ipynb"), str(o / "run.ipynb"),
+                                           parameters=p, kernel_name=k, cwd=str(ROOT / "notebooks"),
+                                           execution_timeout=1800, progress_bar=False)))
             run = json.loads((out / f"{notebook}.json").read_text())
-            notebooks[notebook] = {"peak_pss_mib": round(peak["pss"]), "peak_rss_mib": round(peak["rss"]),
+            notebooks[notebook] = {"peak_pss_mib": round(pss), "peak_rss_mib": round(rss),
                                    "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"],
-                                   "valid_mse": run["valid_mse"], "fits_binder": peak["pss"] < BINDER_MEMORY_MIB}
-    return {"suite": "memory", "settings": "the article's (full data, 5 epochs)", "limit_mib": BINDER_MEMORY_MIB,
-            "machine": machine(), "date": datetime.date.today().isoformat(), "notebooks": notebooks}
+                                   "valid_mse": run["valid_mse"], "fits_binder": pss < BINDER_MEMORY_MIB}
+    return {"suite": "memory", "settings": "the article's (full data, 5 epochs)",
+            "limit_mib": BINDER_MEMORY_MIB, "machine": machine(), "date": datetime.date.today().isoformat(),
+            "notebooks": notebooks}
 
 
 def memory_table(results: dict) -> str:
@@ -271,15 +276,16 @@ ROUTE_NEEDS = {
 
 
 def routes_table(results: dict) -> str:
-    lines = [f"Measured by `benchmarks/run.py routes --readme`: each route built from scratch in a copy of "
-             f"the project, packages from a local mirror of PyPI; {results['machine']}, {results['date']}.", "",
+    lines = [f"Measured by `benchmarks/run.py routes --readme`: each route built from scratch in a copy "
+             f"of the project, packages from a local mirror of PyPI; {results['machine']}, "
+             f"{results['date']}.", "",
              "| route | command | disk (`.venv` + `.venv-fastai2`) | install time | needs |",
              "|---|---|---|---|---|"]
     for route, r in results["routes"].items():
         disk = " + ".join(f"{mib / 1024:.1f}" for mib in r["disk_mib"].values())
+        minutes, seconds = divmod(r["install_seconds"], 60)
         lines.append(f"| {route} | `{r['command']}` | {r['total_disk_mib'] / 1024:.1f} GB ({disk}) "
-                     f"| {r['install_seconds'] // 60} min {r['install_seconds'] % 60} s (load {r['load_average_5min']}) "
-                     f"| {ROUTE_NEEDS[route]} |")
+                     f"| {minutes} min {seconds} s (load {r['load_average_5min']}) | {ROUTE_NEEDS[route]} |")
     if "cpu" in results["routes"]:
         lines.append("| conda / Binder | `conda env create -f environment.yml` / the Binder badge | conda's "
                      "Python, plus the default / CPU route's packages | not measured: conda-forge is out of "

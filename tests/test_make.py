@@ -91,7 +91,8 @@ def test_cpu_build_installs_torch_from_pytorchs_cpu_index_then_the_cpu_locks(pro
     commands = result.stdout
     torch_first = re.findall(r"(\.venv\S*)/bin/pip install -q --no-deps --index-url https://download.pytorch.org/"
                              r"whl/cpu \$\(grep -E '\^torch==' (\S+)\)\n", commands)
-    assert torch_first == [(".venv", "requirements-cpu.txt"), (".venv-fastai2", "requirements-fastai2-cpu.txt")]
+    assert torch_first == [(".venv", "requirements-cpu.txt"),
+                           (".venv-fastai2", "requirements-fastai2-cpu.txt")]
     assert ".venv/bin/pip install -q -r requirements-cpu.txt" in commands
     assert ".venv-fastai2/bin/pip install -q -r requirements-fastai2-cpu.txt" in commands
     assert "touch .venv/.installed-cpu" in commands
