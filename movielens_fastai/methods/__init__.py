@@ -57,10 +57,10 @@ METHODS = {
     "fastai_side_x3": fastai_side_x3,
     "blend": blend,
 }
-# Fast ones first, so a long run shows its first results early.
+# Fast ones first, then the article's model, ours and myFM, so a long run shows what matters early.
 RUN_ORDER = ["global_mean", "bias", "surprise_baselineonly", "surprise_svd", "myfm_vanilla", "plain_torch",
-             "fastai_mf", "fastai_svdpp", "fastai_side", "fastai_side_x3", "myfm_extended", "myfm_probit",
-             "blend", "tuned", "fastai1", "fastai2", "surprise_svdpp"]
+             "fastai1", "fastai_mf", "fastai_svdpp", "fastai_side", "fastai_side_x3", "myfm_extended",
+             "myfm_probit", "blend", "surprise_svdpp", "fastai2", "tuned"]
 # Methods with an epochs setting (the quick variant shortens them; the others keep their defaults).
 EPOCH_METHODS = {"plain_torch", "fastai1", "fastai2", "tuned", "fastai_mf", "fastai_svdpp", "fastai_side",
                  "fastai_side_x3", "blend"}
