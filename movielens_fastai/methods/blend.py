@@ -17,8 +17,9 @@ from .baselines import RATING
 BLEND = ("myfm_probit", "myfm_extended", "fastai_side")
 # [intercept, one weight per component]: least squares on the validation slice of u1.base, every
 # component trained on the other 90% with seed 0, as ``slice_weights(data_dir, 1, 0, BLEND)``
-# computes (validation RMSE: probit 0.8805, extended 0.8797, fastai_side 0.8997, blend 0.8777). The benchmark's blend uses
-# these on every fold; the ``blend`` method fits its own on whatever it is given.
+# computes (validation RMSE: probit 0.8805, extended 0.8797, fastai_side 0.8997, blend 0.8777).
+# The benchmark's blend uses these on every fold; the ``blend`` method fits its own on whatever it
+# is given.
 BLEND_WEIGHTS = (0.0058, 0.4192, 0.4756, 0.1081)
 VALID_FRACTION = 0.1
 
