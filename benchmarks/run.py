@@ -61,6 +61,21 @@ SPLIT_METHODS = {
         lambda r: (r["fast"]["per_seed"][0]["valid_mse"], r["fast"]["per_seed"][0]["fit_seconds"])),
 }
 
+# fast-fastai.ipynb: fastai 2.8's Learner fed by tensor-slice loaders (movielens_fastai.fastai_data), the
+# same recipe as a plain PyTorch loop in the same kernel, and the fast configuration through fastai.
+FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0}
+SPLIT_METHODS.update({
+    "fastai 2.8.12, fast path (tensor slices, lean learner)": (
+        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        lambda r: (r["runs"]["fast_path"]["valid_mse"], r["runs"]["fast_path"]["fit_seconds"])),
+    "plain PyTorch, fastai 2's recipe (fast-fastai notebook)": (
+        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        lambda r: (r["runs"]["plain_pytorch"]["valid_mse"], r["runs"]["plain_pytorch"]["fit_seconds"])),
+    "fastai 2.8.12, fast path, fast configuration": (
+        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        lambda r: (r["runs"]["fast_config"]["valid_mse"], r["runs"]["fast_config"]["fit_seconds"])),
+})
+
 
 def run_folds(args) -> None:
     from movielens_fastai import folds
