@@ -26,8 +26,9 @@ def test_quick_run_records_every_comparison(quick_100k):
         assert 0.5 < run["valid_mse"] < 3 and run["fit_seconds"] > 0
     assert results["valid_mse"] == results["runs"]["fast_path"]["valid_mse"]
     assert len(results["runs"]["fast_path"]["epochs"]) == 1
-    assert set(results["per_batch_ms"]) == {"port", "slices", "no_progress_bar", "plain_tensor_loss", "foreach_adam",
-                                            "no_cast_to_tensor", "lean_learner", "plain_pytorch"}
+    assert set(results["per_batch_ms"]) == {"port", "slices", "no_progress_bar", "plain_tensor_loss",
+                                            "foreach_adam", "no_cast_to_tensor", "lean_learner",
+                                            "plain_pytorch"}
     goals = results["goals"]
     assert goals["fast_path_over_plain"] == pytest.approx(
         results["runs"]["fast_path"]["fit_seconds"] / results["runs"]["plain_pytorch"]["fit_seconds"])
