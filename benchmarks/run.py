@@ -75,6 +75,9 @@ SPLIT_METHODS.update({
         "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["fast_config"]["valid_mse"], r["runs"]["fast_config"]["fit_seconds"])),
 })
+# `split-fast`: only the port and the fast-fastai rows (fastai 2's environment), written to
+# split-fast.json / split-fast.md and README's benchmark:split-fast table; a shorter run than `split`.
+FAST_SPLIT_ROWS = ["fastai 2.8.12 (the port)", *list(SPLIT_METHODS)[-3:]]
 
 
 def run_folds(args) -> None:
@@ -99,14 +102,15 @@ def machine() -> str:
     return f"{env['device']}, {env['platform']}"
 
 
-def run_split(seeds: list[int], data_dir: str | None) -> dict:
+def run_split(seeds: list[int], data_dir: str | None, methods: dict | None = None) -> dict:
     import papermill
 
-    runs: dict[str, list[dict]] = {name: [] for name in SPLIT_METHODS}
+    methods = SPLIT_METHODS if methods is None else methods
+    runs: dict[str, list[dict]] = {name: [] for name in methods}
     cache: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            for name, (notebook, kernel, extra, read) in SPLIT_METHODS.items():
+            for name, (notebook, kernel, extra, read) in methods.items():
                 if (notebook, seed) not in cache:
                     out = Path(tmp) / f"{notebook}-{seed}"
                     out.mkdir()
@@ -298,7 +302,7 @@ def routes_table(results: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("suite", choices=["split", "folds", "claimed", "memory", "routes"])
+    parser.add_argument("suite", choices=["split", "split-fast", "folds", "claimed", "memory", "routes"])
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
     parser.add_argument("--data-dir", default=None,
                         help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
@@ -332,6 +336,17 @@ def main(argv=None) -> None:
         print(table)
         if args.readme:
             put_in_readme("routes", table)
+        return
+    if args.suite == "split-fast":
+        results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir,
+                            {name: SPLIT_METHODS[name] for name in FAST_SPLIT_ROWS})
+        results["suite"] = "split-fast"
+        write_json_atomically(RESULTS / "split-fast.json", results)
+        table = split_table(results)
+        (RESULTS / "split-fast.md").write_text(table)
+        print(table)
+        if args.readme:
+            put_in_readme("split-fast", table)
         return
     results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir)
     write_json_atomically(RESULTS / "split.json", results)
