@@ -140,7 +140,8 @@ def collab_dataloaders(ratings: pd.DataFrame, valid_idx, user_name: str = USER, 
     """Training and validation loaders over ``ratings`` split at ``valid_idx`` (row positions).
 
     The training loader shuffles and drops the last incomplete batch, as fastai's does;
-    the validation loader serves its rows in their order in ``ratings``, in batches of
+    the validation loader serves its rows in their order in ``ratings`` (``TabularCollab`` serves
+    them in the order of ``valid_idx``; the MSE is the same), in batches of
     ``val_bs`` (default ``max(bs, VALID_BS)``). ``seed`` fixes the shuffling; by default
     it is drawn from torch's global generator (so ``set_seed`` first makes runs repeat).
     """
