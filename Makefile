@@ -11,6 +11,8 @@ comma := ,
 VENV := .venv
 VENV2 := .venv-fastai2
 NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation
+# The fast data path for fastai 2 (tensor slices) and the bigger MovieLens data sets.
+NOTEBOOKS += fast-fastai
 # A notebook that runs longer than this (seconds per cell) has hung: fail instead of waiting.
 CELL_TIMEOUT ?= 1200
 # Kernels are installed inside each venv; this lets Jupyter and papermill find both.

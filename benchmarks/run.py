@@ -61,6 +61,28 @@ SPLIT_METHODS = {
         lambda r: (r["fast"]["per_seed"][0]["valid_mse"], r["fast"]["per_seed"][0]["fit_seconds"])),
 }
 
+# fast-fastai.ipynb: fastai 2.8's Learner fed by tensor-slice loaders (movielens_fastai.fastai_data), the
+# same recipe as a plain PyTorch loop in the same kernel, and the fast configuration through fastai.
+FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0}
+SPLIT_METHODS.update({
+    "fastai 2.8.12, fast path (tensor slices, lean learner)": (
+        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        lambda r: (r["runs"]["fast_path"]["valid_mse"], r["runs"]["fast_path"]["fit_seconds"])),
+    "plain PyTorch, fastai 2's recipe (fast-fastai notebook)": (
+        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        lambda r: (r["runs"]["plain_pytorch"]["valid_mse"], r["runs"]["plain_pytorch"]["fit_seconds"])),
+    "fastai 2.8.12, fast path, fast configuration": (
+        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        lambda r: (r["runs"]["fast_config"]["valid_mse"], r["runs"]["fast_config"]["fit_seconds"])),
+    "plain PyTorch, fast configuration (fast-fastai notebook)": (
+        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        lambda r: (r["runs"]["fast_config_plain_pytorch"]["valid_mse"],
+                   r["runs"]["fast_config_plain_pytorch"]["fit_seconds"])),
+})
+# `split-fast`: only the fast-fastai rows (one notebook run per seed), written to split-fast.json /
+# split-fast.md and README's benchmark:split-fast table; a much shorter run than `split`.
+FAST_SPLIT_ROWS = list(SPLIT_METHODS)[-4:]
+
 
 def run_folds(args) -> None:
     from movielens_fastai import folds
@@ -90,14 +112,15 @@ def machine() -> str:
     return f"{env['device']}, {env['platform']}"
 
 
-def run_split(seeds: list[int], data_dir: str | None) -> dict:
+def run_split(seeds: list[int], data_dir: str | None, methods: dict | None = None) -> dict:
     import papermill
 
-    runs: dict[str, list[dict]] = {name: [] for name in SPLIT_METHODS}
+    methods = SPLIT_METHODS if methods is None else methods
+    runs: dict[str, list[dict]] = {name: [] for name in methods}
     cache: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            for name, (notebook, kernel, extra, read) in SPLIT_METHODS.items():
+            for name, (notebook, kernel, extra, read) in methods.items():
                 if (notebook, seed) not in cache:
                     out = Path(tmp) / f"{notebook}-{seed}"
                     out.mkdir()
@@ -295,7 +318,7 @@ def routes_table(results: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("suite", choices=["split", "folds", "claimed", "memory", "routes"])
+    parser.add_argument("suite", choices=["split", "split-fast", "folds", "claimed", "memory", "routes"])
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
     parser.add_argument("--data-dir", default=None,
                         help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
@@ -329,6 +352,17 @@ def main(argv=None) -> None:
         print(table)
         if args.readme:
             put_in_readme("routes", table)
+        return
+    if args.suite == "split-fast":
+        results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir,
+                            {name: SPLIT_METHODS[name] for name in FAST_SPLIT_ROWS})
+        results["suite"] = "split-fast"
+        write_json_atomically(RESULTS / "split-fast.json", results)
+        table = split_table(results)
+        (RESULTS / "split-fast.md").write_text(table)
+        print(table)
+        if args.readme:
+            put_in_readme("split-fast", table)
         return
     results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir)
     write_json_atomically(RESULTS / "split.json", results)

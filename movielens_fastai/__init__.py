@@ -11,6 +11,7 @@ from .data import (
     resolve_data_dir,
     validation_indices,
 )
+from .datasets import fetch_dataset, load_dataset
 from .ranking import (
     evaluate_ranking,
     evaluate_within_rated,
@@ -41,7 +42,7 @@ __all__ = [
     "check_movielens", "check_params", "commit_to_jovian", "environment",
     "evaluate_ranking", "evaluate_within_rated", "ndcg_at_k", "popularity_scorer",
     "precision_at_k", "top_k_for_users", "top_k_unseen",
-    "fastai_v1_scorer", "fastai_v2_scorer", "fetch_movielens", "load_movies",
+    "fastai_v1_scorer", "fastai_v2_scorer", "fetch_dataset", "fetch_movielens", "load_dataset", "load_movies",
     "predictions_table", "print_environment", "resolve_data_dir", "seed_everything",
     "top_unseen", "validation_indices", "write_json_atomically",
 ]

@@ -31,6 +31,7 @@ OFFICIAL_SIZE = 4_924_029
 CHECKSUMS_FILE = PROJECT_DATA_DIR / "SHA256SUMS"
 
 RATING_COLUMNS = ["User ID", "Movie ID", "Rating", "Timestamp"]
+USER, MOVIE, RATING, TIMESTAMP = RATING_COLUMNS
 RATING_RANGE = (1, 5)
 
 
@@ -70,8 +71,77 @@ def read_checksums(path: Path = CHECKSUMS_FILE) -> dict[str, str]:
     return sums
 
 
+def _digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return _digest(path, "sha256")
+
+
+def fetch_archive(
+    dest: str | os.PathLike,
+    url: str,
+    md5: str,
+    size: int,
+    files: dict[str, str | None],
+    marker: str,
+    timeout: float = 60,
+    advice: str = f"to use a copy you already have, set {DATA_DIR_ENV} to its folder",
+    checksums_name: str = "SHA256SUMS",
+) -> Path:
+    """Download a zip archive, verify its size and MD5, then move ``files`` into ``dest``.
+
+    ``files`` maps each wanted file's name (found anywhere in the archive) to its SHA-256,
+    or to None where only the archive's MD5 vouches for it. Everything is staged in a
+    temporary folder beside ``dest``; ``marker`` (one of ``files``) is moved in last, so a
+    ``dest`` without it always means "not downloaded yet" and an interrupted or refused
+    download leaves nothing behind.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-download-", dir=dest.parent))
+    try:
+        archive = staging / "archive.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except (OSError, http.client.HTTPException) as err:
+            raise DownloadError(f"{url}: download failed ({err}); {advice}") from err
+        got_size = archive.stat().st_size
+        if got_size != size:
+            raise DownloadError(f"{url}: expected {size:,} bytes, got {got_size:,} "
+                                "(truncated or not the official archive); nothing was installed")
+        got_md5 = _digest(archive, "md5")
+        if got_md5 != md5:
+            raise DownloadError(f"{url}: MD5 {got_md5} does not match the official {md5} "
+                                "(altered or corrupt archive); nothing was installed")
+        unpacked = staging / "files"
+        unpacked.mkdir()
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
+                for name, digest in files.items():
+                    if name not in members:
+                        raise DownloadError(f"{url}: archive has no {name}; nothing was installed")
+                    target = unpacked / name
+                    with zf.open(members[name]) as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    if digest is not None and sha256_of(target) != digest:
+                        raise DownloadError(f"{url}: {name} does not match its SHA-256 in "
+                                            f"{checksums_name}; nothing was installed")
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
+            raise DownloadError(f"{url}: not a valid zip archive ({err}); nothing was installed") from err
+        # The marker last: its presence means "dataset complete".
+        for name in sorted(files, key=lambda n: n == marker):
+            os.replace(unpacked / name, dest / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
 
 
 def fetch_movielens(
@@ -82,54 +152,14 @@ def fetch_movielens(
     checksums: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> Path:
-    """Download the archive, verify it and its files, then move them into ``dest``.
+    """Download MovieLens 100K, verify the archive and each file's SHA-256, install it in ``dest``.
 
-    Everything is staged in a temporary folder beside ``dest``; ``u.data`` is moved
-    in last, so a ``dest`` without ``u.data`` always means "not downloaded yet" and
-    an interrupted or refused download leaves nothing behind.
+    ``u.data`` is moved in last (see ``fetch_archive``): a ``dest`` without it means
+    "not downloaded yet", and a refused download leaves nothing behind.
     """
-    dest = Path(dest)
     checksums = read_checksums() if checksums is None else checksums
-    dest.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ml-100k-download-", dir=dest.parent))
-    try:
-        archive = staging / "ml-100k.zip"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except (OSError, http.client.HTTPException) as err:
-            raise DownloadError(f"{url}: download failed ({err}); to use a copy you already have, "
-                                f"set {DATA_DIR_ENV} to its folder") from err
-        got_size = archive.stat().st_size
-        if got_size != size:
-            raise DownloadError(f"{url}: expected {size:,} bytes, got {got_size:,} "
-                                "(truncated or not the official archive); nothing was installed")
-        got_md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-        if got_md5 != md5:
-            raise DownloadError(f"{url}: MD5 {got_md5} does not match the official {md5} "
-                                "(altered or corrupt archive); nothing was installed")
-        unpacked = staging / "files"
-        unpacked.mkdir()
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
-                for name, digest in checksums.items():
-                    if name not in members:
-                        raise DownloadError(f"{url}: archive has no {name}; nothing was installed")
-                    target = unpacked / name
-                    with zf.open(members[name]) as src, open(target, "wb") as out:
-                        shutil.copyfileobj(src, out)
-                    if sha256_of(target) != digest:
-                        raise DownloadError(f"{url}: {name} does not match its SHA-256 in "
-                                            f"{CHECKSUMS_FILE.name}; nothing was installed")
-        except zipfile.BadZipFile as err:
-            raise DownloadError(f"{url}: not a valid zip archive ({err}); nothing was installed") from err
-        # u.data last: its presence is the "dataset complete" marker.
-        for name in sorted(checksums, key=lambda n: n == "u.data"):
-            os.replace(unpacked / name, dest / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return dest
+    return fetch_archive(dest, url, md5, size, files=dict(checksums), marker="u.data", timeout=timeout,
+                         checksums_name=CHECKSUMS_FILE.name)
 
 
 def _require_file(path: Path) -> Path:
