@@ -249,8 +249,13 @@ class ImplicitALS(Ranker):
         self.iterations, self.seed = iterations, seed
 
     def _fit(self, signal, rows, cols, train):
-        from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
+
+        with warnings.catch_warnings():
+            # implicit imports tqdm.auto, which warns inside Jupyter when ipywidgets is not
+            # installed; implicit's progress bars stay off here anyway.
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            from implicit.cpu.als import AlternatingLeastSquares
 
         # implicit solves many small systems itself; BLAS threads underneath only fight
         # over the cores (implicit warns about exactly this otherwise).
@@ -408,6 +413,41 @@ class FastaiBPR(Ranker):
     def params(self):
         return {"n_factors": self.n_factors, "epochs": self.epochs, "lr": self.lr, "wd": self.wd,
                 "bs": self.bs, "seed": self.seed, "low_weight": self.low_weight}
+
+
+class FastaiSoftmax(FastaiBPR):
+    """The same embeddings and fastai ``Learner``, another loss: for each (user, watched
+    movie), a softmax over *all* movies of ``score(user, movie)`` should put its mass on the
+    watched one (cross-entropy, as in an image classifier with one class per movie). With
+    1,682 movies the full softmax is cheap, and no negatives need drawing."""
+
+    name = "softmax (fastai Learner)"
+
+    def _fit(self, signal, rows, cols, train):
+        import torch
+
+        _import_fastai()
+        from fastai.learner import Learner
+        from fastai.losses import CrossEntropyLossFlat
+
+        from .run import seed_everything
+
+        seed_everything(self.seed)
+        dot = _dot_model(*self.seen.shape, self.n_factors, None)
+
+        class AllMovies(torch.nn.Module):
+            def __init__(self, dot):
+                super().__init__()
+                self.dot = dot
+
+            def forward(self, users):
+                return self.dot.u_weight(users) @ self.dot.i_weight.weight.T + self.dot.i_bias.weight.T
+
+        users, movies = torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)
+        learn = Learner(_fastai_dls(users, movies, self.bs), AllMovies(dot), loss_func=CrossEntropyLossFlat(),
+                        wd=self.wd)
+        _train(learn, self.epochs, self.lr, self.threads)
+        self._model = dot
 
 
 class RatingModel(Ranker):
