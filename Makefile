@@ -4,7 +4,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 VENV2 := .venv-fastai2
-NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation
+NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation recommending
 # A notebook that runs longer than this (seconds per cell) has hung: fail instead of waiting.
 CELL_TIMEOUT ?= 1200
 # Kernels are installed inside each venv; this lets Jupyter and papermill find both.

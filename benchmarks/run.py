@@ -188,15 +188,15 @@ def ranking_results(nb: dict, total_seconds: float | None = None) -> dict:
 
 def ranking_table(results: dict) -> str:
     lines = []
-    for protocol, title in (("ours", "Ours: canonical folds u1-u5 (mean), relevant = a test rating >= 4"),
+    folds = ",".join(f"u{f}" for f in results["folds"])
+    for protocol, title in (("ours", f"Ours: canonical folds {folds} (mean), relevant = a test rating >= 4"),
                             ("recommenders", "Recommenders' protocol: one 75/25 split per user (seed "
                              f"{results['split_seed']}), every test movie relevant")):
         rows = sorted((r for r in results["rows"] if r["protocol"] == protocol),
                       key=lambda r: -r["ndcg_at_k"])
         if not rows:
             continue
-        lines += [f"{title}; folds {','.join(map(str, results['folds']))} where they apply; "
-                  f"{results['machine']}, {results['date']}.", "",
+        lines += [f"{title}; {results['machine']}, {results['date']}.", "",
                   "| method | " + " | ".join(label for _, label in METRICS) + " |",
                   "|---|" + "---|" * len(METRICS)]
         for r in rows:

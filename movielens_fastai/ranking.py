@@ -7,6 +7,11 @@ rated highly in validation. Everything works on pandas / numpy and a scorer
 ``(user ids, movie ids) -> scores``, so any model (or a baseline) can be measured.
 
 Ratings tables have the columns ``User ID``, ``Movie ID`` and ``Rating``.
+
+The second half serves rankers (``movielens_fastai.rankers``), models trained for
+top-N lists: recall@k, MAP@k and catalogue coverage beside precision@k and NDCG@k,
+top-k lists from a users x movies score matrix, and the splits of the two protocols
+that notebooks/recommending.ipynb reports.
 """
 
 from __future__ import annotations
