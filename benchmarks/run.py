@@ -10,6 +10,12 @@ plain PyTorch, baselines and Surprise's SVD, SVD++ and BaselineOnly) on u1-u5, o
 time, each in its own environment, and writes ``folds.json``, ``folds.md`` and
 ``rmse_vs_time.png``; ``--folds 1 --methods plain_torch,bias --epochs 2`` is a quick run.
 
+``memory`` runs the original and the port with the article's settings and samples the
+memory of each notebook's kernel and its worker processes (proportional set size, so pages
+they share count once), against Binder's 2 GB; ``routes`` builds each way of installing
+(``make setup`` and ``make setup TORCH=cpu``) from scratch in a temporary copy of the
+project and records its install time and disk use.
+
 ``split`` runs the notebooks themselves through papermill (so it measures exactly what
 a reader runs) with the validation split fixed (seed 42) and the training seed varied,
 and writes ``benchmarks/results/split.json`` and ``split.md``; ``--readme`` also puts
@@ -29,8 +35,10 @@ import datetime
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -220,9 +228,134 @@ def put_in_readme(marker: str, table: str) -> None:
     readme.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
+MEMORY_NOTEBOOKS = {"movielens-fastai": "movielens-fastai", "movielens-fastai2": "movielens-fastai2"}
+BINDER_MEMORY_MIB = 2048
+
+
+def _tree_memory(root) -> tuple[float, float]:
+    """(PSS, RSS) in MiB of root's descendants: the kernel and its data-loader workers."""
+    import psutil
+
+    pss = rss = 0
+    for proc in root.children(recursive=True):
+        try:
+            info = proc.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        pss, rss = pss + info.pss, rss + info.rss
+    return pss / 2**20, rss / 2**20
+
+
+def _peak_memory_while(work) -> tuple[float, float]:
+    """Run work(); return the peak (PSS, RSS) in MiB of the processes it started, sampled 5 times a second."""
+    import psutil
+
+    me, peak, done = psutil.Process(), [0.0, 0.0], threading.Event()
+
+    def sample():
+        while not done.wait(0.2):
+            peak[:] = map(max, peak, _tree_memory(me))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        work()
+    finally:
+        done.set()
+        sampler.join()
+    return peak[0], peak[1]
+
+
+def run_memory(data_dir: str | None) -> dict:
+    """Each notebook with the article's settings; peak memory of everything it started."""
+    import papermill
+
+    notebooks = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for notebook, kernel in MEMORY_NOTEBOOKS.items():
+            out = Path(tmp) / notebook
+            out.mkdir()
+            params = {"output_dir": str(out), **({"data_dir": data_dir} if data_dir else {})}
+            print(f"{notebook} ...", flush=True)
+            pss, rss = _peak_memory_while(lambda nb=notebook, k=kernel, o=out, p=params: (
+                papermill.execute_notebook(str(ROOT / "notebooks" / f"{nb}.ipynb"), str(o / "run.ipynb"),
+                                           parameters=p, kernel_name=k, cwd=str(ROOT / "notebooks"),
+                                           execution_timeout=1800, progress_bar=False)))
+            run = json.loads((out / f"{notebook}.json").read_text())
+            notebooks[notebook] = {"peak_pss_mib": round(pss), "peak_rss_mib": round(rss),
+                                   "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"],
+                                   "valid_mse": run["valid_mse"], "fits_binder": pss < BINDER_MEMORY_MIB}
+    return {"suite": "memory", "settings": "the article's (full data, 5 epochs)",
+            "limit_mib": BINDER_MEMORY_MIB, "machine": machine(), "date": datetime.date.today().isoformat(),
+            "notebooks": notebooks}
+
+
+def memory_table(results: dict) -> str:
+    lines = [f"Peak memory of each notebook's kernel and workers, the article's settings; "
+             f"{results['machine']}, {results['date']}.", "",
+             "| notebook | torch | peak PSS | peak RSS (shared pages counted twice) | fits Binder's 2 GB |",
+             "|---|---|---|---|---|"]
+    for name, m in results["notebooks"].items():
+        lines.append(f"| {name} (fastai {m['fastai']}) | {m['torch']} | {m['peak_pss_mib']:,} MiB "
+                     f"| {m['peak_rss_mib']:,} MiB | {'yes' if m['fits_binder'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+ROUTES = {"default": ["make", "setup"], "cpu": ["make", "setup", "TORCH=cpu"]}
+
+
+def _disk_mib(path: Path) -> int:
+    out = subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+def run_routes(routes: list[str]) -> dict:
+    """Build each route from scratch in a temporary copy of the committed project."""
+    measured = {}
+    for route in routes:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+            print(f"{' '.join(ROUTES[route])} ...", flush=True)
+            started = time.perf_counter()
+            subprocess.run(ROUTES[route], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+            seconds = time.perf_counter() - started
+            load = os.getloadavg()[1]   # other work on the machine slows the install down
+            venvs = {v: _disk_mib(Path(tmp) / v) for v in (".venv", ".venv-fastai2")}
+            measured[route] = {"command": " ".join(ROUTES[route]), "install_seconds": round(seconds),
+                               "load_average_5min": round(load, 1),
+                               "disk_mib": venvs, "total_disk_mib": sum(venvs.values())}
+    return {"suite": "routes", "machine": machine(), "date": datetime.date.today().isoformat(),
+            "routes": measured}
+
+
+ROUTE_NEEDS = {
+    "default": "Python 3.11, make; uses an NVIDIA GPU when there is one",
+    "cpu": "Python 3.11, make; CPU only",
+}
+
+
+def routes_table(results: dict) -> str:
+    lines = [f"Measured by `benchmarks/run.py routes --readme`: each route built from scratch in a copy "
+             f"of the project, packages from a local mirror of PyPI; {results['machine']}, "
+             f"{results['date']}.", "",
+             "| route | command | disk (`.venv` + `.venv-fastai2`) | install time | needs |",
+             "|---|---|---|---|---|"]
+    for route, r in results["routes"].items():
+        disk = " + ".join(f"{mib / 1024:.1f}" for mib in r["disk_mib"].values())
+        minutes, seconds = divmod(r["install_seconds"], 60)
+        lines.append(f"| {route} | `{r['command']}` | {r['total_disk_mib'] / 1024:.1f} GB ({disk}) "
+                     f"| {minutes} min {seconds} s (load {r['load_average_5min']}) | {ROUTE_NEEDS[route]} |")
+    if "cpu" in results["routes"]:
+        lines.append("| conda / Binder | `conda env create -f environment.yml` / the Binder badge | conda's "
+                     "Python, plus the default / CPU route's packages | not measured: conda-forge is out of "
+                     "reach here | conda; Binder: a browser |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("suite", choices=["split", "folds", "claimed", "ranking"])
+    parser.add_argument("suite", choices=["split", "folds", "claimed", "memory", "routes", "ranking"])
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
     parser.add_argument("--data-dir", default=None,
                         help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
@@ -233,6 +366,7 @@ def main(argv=None) -> None:
                         help="folds suite: epochs for the neural methods (quick runs)")
     parser.add_argument("--no-tune", action="store_true",
                         help="ranking suite: use each grid's first setting instead of tuning")
+    parser.add_argument("--routes", default="default,cpu", help="routes suite: which builds")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -250,6 +384,22 @@ def main(argv=None) -> None:
         return
     if args.suite == "claimed":
         put_in_readme("claimed", claimed_table())
+        return
+    if args.suite == "memory":
+        results = run_memory(args.data_dir)
+        write_json_atomically(RESULTS / "memory.json", results)
+        table = memory_table(results)
+        print(table)
+        if args.readme:
+            put_in_readme("memory", table)
+        return
+    if args.suite == "routes":
+        results = run_routes(args.routes.split(","))
+        write_json_atomically(RESULTS / "routes.json", results)
+        table = routes_table(results)
+        print(table)
+        if args.readme:
+            put_in_readme("routes", table)
         return
     results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir)
     write_json_atomically(RESULTS / "split.json", results)

@@ -191,7 +191,8 @@ def _one_cycle(step, total, lr_max, pct_start=0.3, div=25.0, final_div=25e4, mom
     return cos(lr_max, lr_max / final_div, pct), cos(moms[1], moms[0], pct)
 
 
-def dot_model(base_df, test_df, seed, n_factors=40, y_range=(0.0, 5.5), wd=0.1, lr=0.01, epochs=5, bs=64):
+def dot_model(base_df, test_df, seed, n_factors=40, y_range=(0.0, 5.5), wd=0.1, lr=0.01, epochs=5, bs=64,
+              device="cpu"):
     """fastai v1's ``EmbeddingDotBias`` trained with fastai v1's recipe, in plain PyTorch.
 
     prediction = sigmoid(u . m + b_u + b_m) * (hi - lo) + lo; embeddings initialised as
@@ -200,6 +201,10 @@ def dot_model(base_df, test_df, seed, n_factors=40, y_range=(0.0, 5.5), wd=0.1, 
     decay ``wd`` on every parameter (torch's AdamW is fastai v1's ``true_wd``); one cycle:
     lr cosine from lr/25 up to lr over 30% of the batches, then down to lr/25e4, beta1
     0.95 -> 0.85 -> 0.95; MSE loss; shuffled batches of 64, the last partial one dropped.
+
+    ``device`` ("cpu", "cuda", ...) is where the training runs; the initial weights and
+    the batch order are drawn on the CPU from ``seed`` whatever the device, so a seed
+    starts every device from the same point.
     """
     import torch
 
@@ -217,7 +222,8 @@ def dot_model(base_df, test_df, seed, n_factors=40, y_range=(0.0, 5.5), wd=0.1, 
             e.weight.normal_(generator=gen).fmod_(2).mul_(0.01)
         return e
 
-    u_w, i_w, u_b, i_b = emb(n_users, n_factors), emb(n_items, n_factors), emb(n_users, 1), emb(n_items, 1)
+    u_w, i_w, u_b, i_b = (emb(n_users, n_factors).to(device), emb(n_items, n_factors).to(device),
+                          emb(n_users, 1).to(device), emb(n_items, 1).to(device))
     params = [p for m in (u_w, i_w, u_b, i_b) for p in m.parameters()]
     lo, hi = y_range
 
@@ -226,12 +232,12 @@ def dot_model(base_df, test_df, seed, n_factors=40, y_range=(0.0, 5.5), wd=0.1, 
         return torch.sigmoid(res) * (hi - lo) + lo
 
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), eps=1e-8, weight_decay=wd)
-    u_all, m_all = torch.as_tensor(users_tr), torch.as_tensor(items_tr)
-    r_all = torch.as_tensor(base_df[RATING].to_numpy(np.float32))
+    u_all, m_all = torch.as_tensor(users_tr, device=device), torch.as_tensor(items_tr, device=device)
+    r_all = torch.as_tensor(base_df[RATING].to_numpy(np.float32), device=device)
     n_batches = len(r_all) // bs
     total, step = n_batches * epochs, 0
     for _ in range(epochs):
-        order = torch.randperm(len(r_all), generator=gen)
+        order = torch.randperm(len(r_all), generator=gen).to(device)
         for b in range(n_batches):
             idx = order[b * bs:(b + 1) * bs]
             step_lr, mom = _one_cycle(step, total, lr)
@@ -243,7 +249,8 @@ def dot_model(base_df, test_df, seed, n_factors=40, y_range=(0.0, 5.5), wd=0.1, 
             opt.step()
             step += 1
     with torch.no_grad():
-        return forward(torch.as_tensor(users_te), torch.as_tensor(items_te)).numpy().astype(float)
+        preds = forward(torch.as_tensor(users_te, device=device), torch.as_tensor(items_te, device=device))
+        return preds.cpu().numpy().astype(float)
 
 
 def plain_torch(base_df, test_df, seed, epochs=5):

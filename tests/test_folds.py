@@ -134,3 +134,29 @@ def test_the_port_runs_in_its_own_environment(data_dir):
     row = folds.run_one("fastai2", data_dir, 1, seed=0, epochs=1)
     assert (row["method"], row["fold"], row["n_test"]) == ("fastai2", 1, 20_000)
     assert row["rmse"] < 1.1
+
+
+def _toy_ratings(n_users=30, n_movies=40, n=1500, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({USER: rng.integers(1, n_users + 1, n), MOVIE: rng.integers(1, n_movies + 1, n)})
+    df["Rating"] = ((df[USER] % 5) + 1).astype(np.int64)   # learnable: the user decides the rating
+    df["Timestamp"] = 0
+    return df.drop_duplicates([USER, MOVIE]).reset_index(drop=True)
+
+
+def test_dot_model_device_is_where_it_trains():
+    torch = pytest.importorskip("torch")
+    df = _toy_ratings()
+    base, test = df.iloc[:-200], df.iloc[-200:]
+    settings = {"epochs": 2, "bs": 32, "lr": 0.05}
+    default = folds.dot_model(base, test, 0, **settings)
+    on_cpu = folds.dot_model(base, test, 0, device=torch.device("cpu"), **settings)
+    other_seed = folds.dot_model(base, test, 1, **settings)
+    np.testing.assert_array_equal(default, on_cpu)
+    assert not np.array_equal(default, other_seed)
+    assert default.shape == (200,) and ((0 <= default) & (default <= 5.5)).all()
+    if torch.cuda.is_available():   # same seed, same start and batch order: close, not bitwise equal
+        on_gpu = folds.dot_model(base, test, 0, device="cuda", **settings)
+        np.testing.assert_allclose(on_gpu, default, atol=1e-3)
+    with pytest.raises((RuntimeError, ValueError)):
+        folds.dot_model(base, test, 0, device="no-such-device", **settings)
