@@ -9,8 +9,8 @@ Two questions, two kinds of model:
   "most popular" at guessing what a user will watch and enjoy (see
   notebooks/recommending.ipynb).
 * "What should I watch next?": ``recommend_next`` ranks with a model trained for top-N
-  lists (EASE by default, the best ranker in notebooks/recommending.ipynb; any ranker of
-  ``movielens_fastai.rankers`` can be passed).
+  lists (EASE by default: within 3% of the best ranker in notebooks/recommending.ipynb and
+  fitted in seconds; any ranker of ``movielens_fastai.rankers`` can be passed).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def recommend_next(ratings: pd.DataFrame, movies: pd.DataFrame, user_id: int, n:
     """What should ``user_id`` watch next? The ``n`` movies they have not rated, best
     first, with titles, from a ranker trained on ``ratings`` (which movies each user
     rated, not how): by default EASE with the setting chosen in
-    notebooks/recommending.ipynb, the best of its rankers; any unfitted ranker of
+    notebooks/recommending.ipynb (see ``rankers.best_ranker``); any unfitted ranker of
     ``movielens_fastai.rankers`` can be passed. A user not in ``ratings`` is an error.
     """
     from .rankers import best_ranker
