@@ -26,6 +26,7 @@ from .recommend import (
     fastai_v1_scorer,
     fastai_v2_scorer,
     predictions_table,
+    recommend_next,
     top_unseen,
 )
 from .run import (
@@ -43,6 +44,6 @@ __all__ = [
     "evaluate_ranking", "evaluate_within_rated", "ndcg_at_k", "popularity_scorer",
     "precision_at_k", "top_k_for_users", "top_k_unseen",
     "fastai_v1_scorer", "fastai_v2_scorer", "fetch_dataset", "fetch_movielens", "load_dataset", "load_movies",
-    "predictions_table", "print_environment", "resolve_data_dir", "seed_everything",
+    "predictions_table", "print_environment", "recommend_next", "resolve_data_dir", "seed_everything",
     "top_unseen", "validation_indices", "write_json_atomically",
 ]
