@@ -19,6 +19,16 @@ CELL_TIMEOUT = 900
 os.environ["JUPYTER_PATH"] = os.pathsep.join(
     str(ROOT / venv / "share" / "jupyter") for venv in (".venv", ".venv-fastai2"))
 
+# Fixtures that run a notebook end to end on the full data: tests using them are `slow`
+# (`make test PYTEST_ARGS='-m "not slow"'` keeps the fast notebook runs and everything else).
+FULL_DATA_RUNS = {"v1_full", "port_full", "hood", "interpretation"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if FULL_DATA_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 def full_data_dir() -> Path:
     """The full official MovieLens 100K: $MOVIELENS_DIR, else ../shared/ml-100k,
