@@ -303,7 +303,8 @@ def check_movielens(data_dir: str | os.PathLike) -> None:
     used = check_ratings_file(path)
     split = _renamed_split(path)
     if split:
-        n = sum(1 for line in open(path) if line.strip())
+        with open(path, encoding="utf-8-sig") as lines:
+            n = sum(1 for line in lines if line.strip())
         raise DataError(f"{path}: this is MovieLens 100K's {split} ({n:,} ratings) under another name; "
                         "u.data is the full set of 100,000 ratings: copy u.data from the official "
                         f"ml-100k.zip, or leave {DATA_DIR_ENV} unset to download it")
