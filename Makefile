@@ -10,7 +10,7 @@ GET_PYTHON := get it with uv (uv python install 3.11), your system's package man
 comma := ,
 VENV := .venv
 VENV2 := .venv-fastai2
-NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation
+NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation recommending
 # The fast data path for fastai 2 (tensor slices) and the bigger MovieLens data sets.
 NOTEBOOKS += fast-fastai
 # A notebook that runs longer than this (seconds per cell) has hung: fail instead of waiting.

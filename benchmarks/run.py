@@ -20,6 +20,12 @@ project and records its install time and disk use.
 a reader runs) with the validation split fixed (seed 42) and the training seed varied,
 and writes ``benchmarks/results/split.json`` and ``split.md``; ``--readme`` also puts
 the table into README.md between its ``benchmark:split`` markers.
+
+``ranking`` runs notebooks/recommending.ipynb (every ranker, both top-N protocols, settings
+chosen on validation slices) through papermill into ``output/recommending.ipynb`` and writes
+``benchmarks/results/ranking.json`` (one row per method and protocol: each metric, fit
+seconds) and ``ranking.md``; ``--readme`` puts the tables between the ``benchmark:ranking``
+markers. ``--folds 1 --no-tune`` is a quick run.
 """
 
 from __future__ import annotations
@@ -180,6 +186,66 @@ def claimed_table(output: Path = ROOT / "output") -> str:
     return "\n".join(lines) + "\n"
 
 
+METRICS = [("precision_at_k", "P@10"), ("recall_at_k", "R@10"), ("ndcg_at_k", "NDCG@10"),
+           ("map_at_k", "MAP@10"), ("coverage", "coverage"), ("fit_seconds", "fit s")]
+
+
+def run_ranking(args) -> dict:
+    import papermill
+
+    params = {"folds": [int(f) for f in args.folds.split(",")], "tune": not args.no_tune}
+    if args.data_dir:
+        params["data_dir"] = args.data_dir
+    out = ROOT / "output"
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        params["output_dir"] = tmp
+        started = time.perf_counter()
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / "recommending.ipynb"), str(out / "recommending.ipynb"),
+            parameters=params, kernel_name="movielens-fastai2", cwd=str(ROOT / "notebooks"),
+            execution_timeout=3600, progress_bar=False)
+        total = time.perf_counter() - started
+        nb = json.loads((Path(tmp) / "recommending.json").read_text())
+    write_json_atomically(out / "recommending.json", nb)
+    return ranking_results(nb, total)
+
+
+def ranking_results(nb: dict, total_seconds: float | None = None) -> dict:
+    """benchmarks/results/ranking.json from the notebook's recommending.json."""
+    rows = [{"method": r["method"], "protocol": r["protocol"],
+             **{key: r[key] for key, _ in METRICS}} for r in nb["summary"]]
+    return {"suite": "ranking", "k": nb["k"], "folds": nb["parameters"]["folds"],
+            "split_seed": nb["parameters"]["split_seed"], "tuned": nb["parameters"]["tune"],
+            "chosen": nb["chosen"], "goals": nb["goals"],
+            "published_recommenders_ndcg_at_k": nb["published_recommenders_ndcg_at_k"],
+            "machine": f"{nb['environment']['device']}, {nb['environment']['platform']}",
+            "date": datetime.date.today().isoformat(), "total_seconds": total_seconds, "rows": rows}
+
+
+def ranking_table(results: dict) -> str:
+    lines = []
+    folds = ",".join(f"u{f}" for f in results["folds"])
+    for protocol, title in (("ours", f"Ours: canonical folds {folds} (mean), relevant = a test rating >= 4"),
+                            ("recommenders", "Recommenders' protocol: one 75/25 split per user (seed "
+                             f"{results['split_seed']}), every test movie relevant")):
+        rows = sorted((r for r in results["rows"] if r["protocol"] == protocol),
+                      key=lambda r: -r["ndcg_at_k"])
+        if not rows:
+            continue
+        lines += [f"{title}; {results['machine']}, {results['date']}.", "",
+                  "| method | " + " | ".join(label for _, label in METRICS) + " |",
+                  "|---|" + "---|" * len(METRICS)]
+        for r in rows:
+            lines.append(f"| {r['method']} | " + " | ".join(
+                f"{r[key]:.1f}" if key == "fit_seconds" else f"{r[key]:.3f}" for key, _ in METRICS) + " |")
+        if protocol == "recommenders":
+            for name, ndcg in results["published_recommenders_ndcg_at_k"].items():
+                lines.append(f"| {name}, published by Recommenders | | | {ndcg:.3f} | | | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def put_in_readme(marker: str, table: str) -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -318,21 +384,33 @@ def routes_table(results: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("suite", choices=["split", "split-fast", "folds", "claimed", "memory", "routes"])
+    parser.add_argument("suite", choices=["split", "split-fast", "folds", "claimed", "memory", "routes",
+                                          "ranking"])
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
     parser.add_argument("--data-dir", default=None,
                         help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
     parser.add_argument("--readme", action="store_true", help="also update README.md's table")
-    parser.add_argument("--folds", default="1,2,3,4,5", help="folds suite: e.g. 1 or 1,2")
+    parser.add_argument("--folds", default="1,2,3,4,5", help="folds and ranking suites: e.g. 1 or 1,2")
     parser.add_argument("--methods", default=None, help="folds suite: comma-separated (default: all)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="folds suite: epochs for the neural methods (quick runs)")
+    parser.add_argument("--no-tune", action="store_true",
+                        help="ranking suite: use each grid's first setting instead of tuning")
     parser.add_argument("--routes", default="default,cpu", help="routes suite: which builds")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.suite == "folds":
         run_folds(args)
+        return
+    if args.suite == "ranking":
+        results = run_ranking(args)
+        write_json_atomically(Path(args.out) / "ranking.json", results)
+        table = ranking_table(results)
+        (Path(args.out) / "ranking.md").write_text(table)
+        print(table)
+        if args.readme:
+            put_in_readme("ranking", table)
         return
     if args.suite == "claimed":
         put_in_readme("claimed", claimed_table())

@@ -43,6 +43,25 @@ class DownloadError(RuntimeError):
     """The archive could not be fetched, or it is not the official one."""
 
 
+# What to do when the folder holds something other than MovieLens 100K.
+GET_100K = (f"these notebooks need MovieLens 100K's u.data and u.item: set {DATA_DIR_ENV} to an "
+            "ml-100k folder or leave it unset to download it")
+# Files that identify another MovieLens release, and how to name it.
+OTHER_RELEASES = (
+    ("ratings.dat", "MovieLens 1M or 10M (ratings.dat, '::'-separated)"),
+    ("ratings.csv", "a MovieLens 'latest', 20M or 25M release (ratings.csv, comma-separated with a header)"),
+)
+
+
+def _other_release(line: str) -> str | None:
+    """The MovieLens release a line of a ratings or movies file comes from, if not 100K."""
+    if len(line.split("::")) >= 3:
+        return "MovieLens 1M or 10M's '::'-separated ratings.dat or movies.dat"
+    if line.lower().startswith(("userid,movieid", "movieid,title")):
+        return "a MovieLens 'latest', 20M or 25M release's ratings.csv or movies.csv"
+    return None
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Where the notebooks read MovieLens from.
 
@@ -177,17 +196,51 @@ def _parse_int(text: str, path: Path, lineno: int, what: str) -> int:
         raise DataError(f"{path}:{lineno}: {what} {text!r} is not an integer") from None
 
 
+def _field_problem(path: Path, lineno: int, line: str, fields: list[str]) -> str:
+    """Why a line does not have 4 tab-separated fields, in the words a person can act on."""
+    where = f"{path}:{lineno}"
+    release = _other_release(line)
+    if release:
+        return f"{where}: this looks like {release}, not MovieLens 100K's u.data; {GET_100K}"
+    if "," in line and len(line.split(",")) == 4:
+        header = " with a header line" if lineno == 1 and not line.split(",")[0].strip().isdigit() else ""
+        return (f"{where}: fields are separated by commas{header}, as in a CSV file: u.data has no "
+                "header and tab-separated fields (user, movie, rating, timestamp); was it re-saved by a "
+                "spreadsheet? Use the original u.data")
+    if len(line.split()) == 4:
+        return (f"{where}: fields are separated by spaces, not tabs: u.data needs tab-separated fields "
+                "(user, movie, rating, timestamp); was it re-saved by an editor that turns tabs into "
+                "spaces? Use the original u.data")
+    return (f"{where}: expected 4 tab-separated fields (user, movie, rating, timestamp), "
+            f"found {len(fields)}")
+
+
 def check_ratings_file(path: Path) -> set[int]:
-    """Validate ``u.data`` line by line; returns the movie ids it uses."""
+    """Validate ``u.data`` line by line; returns the movie ids it uses.
+
+    Accepted as harmless, because pandas' ``read_csv(sep='\\t', header=None)`` reads the same
+    table from them: Windows line ends (CRLF), blank lines at the end of the file and a UTF-8
+    byte-order mark at its start. Anything else that differs from the official layout is refused.
+    """
     path = _require_file(Path(path))
     seen_pairs: dict[tuple[int, int], int] = {}
     movie_ids: set[int] = set()
-    with open(path, encoding="ascii", errors="replace") as lines:
+    blank_since = None
+    with open(path, encoding="utf-8-sig", errors="replace") as lines:
         for lineno, line in enumerate(lines, start=1):
-            fields = line.rstrip("\r\n").split("\t")
+            line = line.rstrip("\r\n")
+            if not line:
+                blank_since = blank_since or lineno
+                continue
+            if blank_since is not None:
+                raise DataError(f"{path}:{blank_since}: blank line among the ratings: u.data has one "
+                                "rating per line; delete the blank line (or use the original u.data)")
+            fields = line.split("\t")
             if len(fields) != 4:
-                raise DataError(f"{path}:{lineno}: expected 4 tab-separated fields "
-                                f"(user, movie, rating, timestamp), found {len(fields)}")
+                raise DataError(_field_problem(path, lineno, line, fields))
+            if lineno == 1 and not any(f.strip().lstrip("-").isdigit() for f in fields):
+                raise DataError(f"{path}:1: a header line ({line!r}): u.data has none, its first line "
+                                "is already a rating; delete the header (or use the original u.data)")
             user, movie, rating, _ = (
                 _parse_int(text, path, lineno, what)
                 for text, what in zip(fields, ("user id", "movie id", "rating", "timestamp"), strict=True)
@@ -205,18 +258,35 @@ def check_ratings_file(path: Path) -> set[int]:
     return movie_ids
 
 
+def _read_titles_text(path: Path) -> str:
+    """u.item's text. The official file is latin-1 (e.g. "Café au lait"), not UTF-8; a copy
+    re-saved as UTF-8 (with or without a byte-order mark) has the same titles, so it is read
+    as UTF-8. Latin-1 text with accents is never valid UTF-8, so the two cannot be confused."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def load_movies(data_dir: str | os.PathLike) -> pd.DataFrame:
-    """``Movie ID`` and ``Title`` from ``u.item`` (latin-1, ``|``-separated)."""
+    """``Movie ID`` and ``Title`` from ``u.item`` (latin-1 or UTF-8, ``|``-separated)."""
     path = _require_file(Path(data_dir) / "u.item")
     rows = []
-    # u.item is latin-1 (e.g. "Café au lait"), not UTF-8.
-    with open(path, encoding="latin-1") as lines:
-        for lineno, line in enumerate(lines, start=1):
-            fields = line.rstrip("\r\n").split("|")
-            if len(fields) < 2:
-                raise DataError(f"{path}:{lineno}: expected '|'-separated fields "
-                                "(movie id|title|...), found none")
-            rows.append((_parse_int(fields[0], path, lineno, "movie id"), fields[1]))
+    lines = _read_titles_text(path).split("\n")
+    while lines and not lines[-1].rstrip("\r"):   # blank lines at the end are harmless
+        lines.pop()
+    for lineno, line in enumerate(lines, start=1):
+        line = line.rstrip("\r")
+        fields = line.split("|")
+        release = _other_release(line) if len(fields) < 2 or not fields[0].isdigit() else None
+        if release:
+            raise DataError(f"{path}:{lineno}: this looks like {release}, not MovieLens 100K's "
+                            f"u.item; {GET_100K}")
+        if len(fields) < 2:
+            raise DataError(f"{path}:{lineno}: expected '|'-separated fields "
+                            "(movie id|title|...), found none")
+        rows.append((_parse_int(fields[0], path, lineno, "movie id"), fields[1]))
     movies = pd.DataFrame(rows, columns=["Movie ID", "Title"])
     duplicated = movies["Movie ID"].duplicated()
     if duplicated.any():
@@ -225,19 +295,55 @@ def load_movies(data_dir: str | os.PathLike) -> pd.DataFrame:
     return movies
 
 
+def _missing_ratings_problem(data_dir: Path) -> str:
+    """Why a folder has no u.data, when another MovieLens release or an ml-100k subfolder
+    explains it; otherwise the plain fact."""
+    path = data_dir / "u.data"
+    if (data_dir / "ml-100k" / "u.data").is_file():
+        return (f"{path}: file is missing, but {data_dir / 'ml-100k'} has one: set {DATA_DIR_ENV} "
+                "to that folder")
+    for name, release in OTHER_RELEASES:
+        if (data_dir / name).is_file():
+            return f"{path}: file is missing; this folder looks like {release}; {GET_100K}"
+    splits = sorted(p.name for p in data_dir.glob("u[1-5ab].base"))
+    if splits:
+        return (f"{path}: file is missing; the folder has MovieLens 100K's {', '.join(splits)} but not "
+                "u.data, the 100,000 ratings the notebooks read: copy u.data from the official "
+                f"ml-100k.zip into it, or leave {DATA_DIR_ENV} unset to download it")
+    return f"{path}: file is missing"
+
+
+def _renamed_split(path: Path) -> str | None:
+    """The canonical split file (u1.base ... ub.test) that ``path`` is an exact copy of."""
+    digest = sha256_of(path)
+    for name, known in read_checksums().items():
+        if known == digest and name.endswith((".base", ".test")):
+            return name
+    return None
+
+
 def check_movielens(data_dir: str | os.PathLike) -> None:
-    """Stop with a clear message if ``u.data`` or ``u.item`` is damaged."""
+    """Stop with a clear message if ``u.data`` or ``u.item`` is damaged, or not MovieLens 100K's."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: data directory does not exist")
-    used = check_ratings_file(data_dir / "u.data")
+    path = data_dir / "u.data"
+    if not path.is_file():
+        raise DataError(_missing_ratings_problem(data_dir))
+    used = check_ratings_file(path)
+    split = _renamed_split(path)
+    if split:
+        with open(path, encoding="utf-8-sig") as lines:
+            n = sum(1 for line in lines if line.strip())
+        raise DataError(f"{path}: this is MovieLens 100K's {split} ({n:,} ratings) under another name; "
+                        "u.data is the full set of 100,000 ratings: copy u.data from the official "
+                        f"ml-100k.zip, or leave {DATA_DIR_ENV} unset to download it")
     known = set(load_movies(data_dir)["Movie ID"])
     unknown = sorted(used - known)
     if unknown:
-        path = data_dir / "u.data"
-        with open(path) as lines:
+        with open(path, encoding="utf-8-sig") as lines:
             lineno = next(i for i, line in enumerate(lines, start=1)
-                          if int(line.split("\t")[1]) == unknown[0])
+                          if line.strip() and int(line.split("\t")[1]) == unknown[0])
         raise DataError(f"{path}:{lineno}: movie id {unknown[0]} is not in "
                         f"{data_dir / 'u.item'} ({len(unknown)} unknown movie id(s) in all)")
 

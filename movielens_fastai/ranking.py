@@ -7,6 +7,11 @@ rated highly in validation. Everything works on pandas / numpy and a scorer
 ``(user ids, movie ids) -> scores``, so any model (or a baseline) can be measured.
 
 Ratings tables have the columns ``User ID``, ``Movie ID`` and ``Rating``.
+
+The second half serves rankers (``movielens_fastai.rankers``), models trained for
+top-N lists: recall@k, MAP@k and catalogue coverage beside precision@k and NDCG@k,
+top-k lists from a users x movies score matrix, and the splits of the two protocols
+that notebooks/recommending.ipynb reports.
 """
 
 from __future__ import annotations
@@ -201,3 +206,121 @@ def evaluate_within_rated(scorer: Scorer, valid: pd.DataFrame, k: int = 10, thre
                          "nothing to evaluate")
     return {"precision_at_k": float(np.mean(precisions)), "ndcg_at_k": float(np.mean(ndcgs)),
             "k": k, "n_users": len(ndcgs)}
+
+
+# --------------------------------------------------------------------------- top-N as its own problem
+#
+# The functions below judge a ranker's lists under two protocols:
+#
+# * ``ours``: the canonical folds u1-u5; train on ``.base``; a user's relevant movies are
+#   their ``.test`` ratings >= 4; candidates are the movies of ``.base`` the user did not rate.
+# * ``recommenders``: Microsoft Recommenders' benchmark protocol: each user's ratings split
+#   75/25 at random (stratified by user); every test rating is relevant, whatever its value;
+#   the user's training movies are removed from the candidates.
+
+
+def recall_at_k(recommended: Sequence, relevant: Iterable, k: int) -> float:
+    """Share of the relevant items found in the first ``k``: hits / number relevant."""
+    k = _check_k(k)
+    relevant = set(relevant)
+    if not relevant:
+        raise ValueError("recall is undefined without relevant items")
+    return sum(item in relevant for item in list(recommended)[:k]) / len(relevant)
+
+
+def average_precision_at_k(recommended: Sequence, relevant: Iterable, k: int) -> float:
+    """AP@k: the mean, over the relevant items the list could hold, of the precision at
+    each hit's rank. The sum of ``hits_so_far / rank`` over hits in the first ``k`` is
+    divided by ``min(k, len(relevant))``, so a list of ``k`` hits scores 1.0."""
+    k = _check_k(k)
+    relevant = set(relevant)
+    if not relevant:
+        raise ValueError("average precision is undefined without relevant items")
+    hits, total = 0, 0.0
+    for rank, item in enumerate(list(recommended)[:k], start=1):
+        if item in relevant:
+            hits += 1
+            total += hits / rank
+    return total / min(k, len(relevant))
+
+
+def catalogue_coverage(lists: Iterable[Sequence], n_candidates: int) -> float:
+    """Share of the ``n_candidates`` movies that appear in at least one list."""
+    if n_candidates < 1:
+        raise ValueError(f"catalogue coverage needs at least one candidate movie, got {n_candidates}")
+    shown = set()
+    for items in lists:
+        shown.update(int(i) for i in items)
+    return len(shown) / n_candidates
+
+
+def top_k_from_scores(scores: np.ndarray, seen, k: int) -> list[np.ndarray]:
+    """Column indices of each row's ``k`` best scores, best first, skipping ``seen`` cells.
+
+    ``scores`` is a users x items array; ``seen`` a boolean array (or scipy sparse
+    matrix) of the same shape marking the cells that must never be recommended. Equal
+    scores are ordered by column, so with columns in id order ties go to the lower id.
+    A row with fewer than ``k`` unseen items gets a shorter list.
+    """
+    k = _check_k(k)
+    scores = np.array(scores, dtype=float)   # a copy: seen cells are overwritten
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a users x items array, got shape {scores.shape}")
+    seen = seen.toarray() if hasattr(seen, "toarray") else np.asarray(seen)
+    seen = seen.astype(bool)
+    if seen.shape != scores.shape:
+        raise ValueError(f"seen has shape {seen.shape}, scores {scores.shape}: they must match")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN: the ranker failed")
+    scores[seen] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return [row[~seen[i, row]] for i, row in enumerate(order)]
+
+
+def ranking_metrics(top: dict, relevant: dict, k: int, n_candidates: int) -> dict:
+    """precision@k, recall@k, NDCG@k and MAP@k averaged over the users of ``relevant``
+    (user -> set of relevant items; users without any are left out), and the catalogue
+    coverage of the lists in ``top`` (user -> items, best first) over those users.
+
+    A user of ``relevant`` without a list counts as an empty list (all misses).
+    """
+    k = _check_k(k)
+    users = [u for u in relevant if relevant[u]]
+    if not users:
+        raise ValueError("no user has a relevant item: nothing to evaluate")
+    lists = {u: list(top.get(u, []))[:k] for u in users}
+    return {
+        "precision_at_k": float(np.mean([precision_at_k(lists[u], relevant[u], k) for u in users])),
+        "recall_at_k": float(np.mean([recall_at_k(lists[u], relevant[u], k) for u in users])),
+        "ndcg_at_k": float(np.mean([ndcg_at_k(lists[u], relevant[u], k) for u in users])),
+        "map_at_k": float(np.mean([average_precision_at_k(lists[u], relevant[u], k) for u in users])),
+        "coverage": catalogue_coverage(lists.values(), n_candidates),
+        "k": k, "n_users": len(users),
+    }
+
+
+def relevant_items(test: pd.DataFrame, threshold: float | None = 4) -> dict[int, set[int]]:
+    """user -> the movies they rated ``>= threshold`` in ``test`` (every test movie when
+    ``threshold`` is None, as in Recommenders' protocol)."""
+    _check_columns(test, "test", [USER, MOVIE] + ([RATING] if threshold is not None else []))
+    liked = test if threshold is None else test[test[RATING] >= threshold]
+    return {int(u): {int(m) for m in movies} for u, movies in liked.groupby(USER)[MOVIE]}
+
+
+def stratified_split(ratings: pd.DataFrame, ratio: float = 0.75,
+                     seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each user's ratings shuffled and cut at ``round(ratio * n)``: the first part trains,
+    the rest tests (Recommenders' ``python_stratified_split`` in spirit: the same share per
+    user, not the same rows, since the shuffles differ). A user with one rating keeps it in
+    training."""
+    _check_columns(ratings, "input", [USER, MOVIE])
+    if not 0 < ratio < 1:
+        raise ValueError(f"ratio must be between 0 and 1 (the training share), got {ratio!r}")
+    rng = np.random.default_rng(seed)
+    shuffled = ratings.iloc[rng.permutation(len(ratings))]
+    shuffled = shuffled.sort_values(USER, kind="stable")      # users together, random order within
+    position = shuffled.groupby(USER).cumcount().to_numpy()
+    size = shuffled.groupby(USER)[MOVIE].transform("size").to_numpy()
+    in_train = position < np.maximum(1, np.round(ratio * size))
+    return (shuffled[in_train].sort_index().reset_index(drop=True),
+            shuffled[~in_train].sort_index().reset_index(drop=True))

@@ -1,5 +1,17 @@
 """Turning a trained model into a table a person can read: predicted next to
-actual ratings, and the movies a user has not rated yet, best first."""
+actual ratings, and the movies a user has not rated yet, best first.
+
+Two questions, two kinds of model:
+
+* "How would I like this movie?": the article's rating model (``fastai_v1_scorer``,
+  ``fastai_v2_scorer``) predicts a rating; ``top_unseen`` lists the highest predictions.
+  These lists favour movies few people saw but those who did loved, and lose to plain
+  "most popular" at guessing what a user will watch and enjoy (see
+  notebooks/recommending.ipynb).
+* "What should I watch next?": ``recommend_next`` ranks with a model trained for top-N
+  lists (EASE by default: within 3% of the best ranker in notebooks/recommending.ipynb and
+  fitted in seconds; any ranker of ``movielens_fastai.rankers`` can be passed).
+"""
 
 from __future__ import annotations
 
@@ -61,8 +73,11 @@ def _embedding_scorer(model, user_classes: Sequence, movie_classes: Sequence, fo
 
 def top_unseen(scorer: Scorer, ratings: pd.DataFrame, movies: pd.DataFrame,
                user_id: int, n: int = 10) -> pd.DataFrame:
-    """The ``n`` movies ``user_id`` has not rated, by predicted rating, with titles.
+    """The ``n`` movies ``user_id`` has not rated, by the scorer's score, with titles.
 
+    With a rating model this answers "which unseen movies would I rate highest?"; the
+    score column is "Predicted rating", or the scorer's ``label`` if it has one (rankers
+    label it "Score"). For "what should I watch next?" use ``recommend_next``.
     Only movies the model was trained on are candidates. A user who has rated all
     of them gets an empty table; a user the model never saw is an error.
     """
@@ -73,14 +88,32 @@ def top_unseen(scorer: Scorer, ratings: pd.DataFrame, movies: pd.DataFrame,
     candidates = getattr(scorer, "known_movies", set(movies["Movie ID"]))
     rated = set(ratings.loc[ratings["User ID"] == user_id, "Movie ID"])
     unseen = np.array(sorted(candidates - rated), dtype=np.int64)
-    columns = ["Movie ID", "Title", "Predicted rating"]
+    label = getattr(scorer, "label", "Predicted rating")
+    columns = ["Movie ID", "Title", label]
     if unseen.size == 0:
         return pd.DataFrame(columns=columns)
     scores = scorer(np.full(unseen.shape, user_id), unseen)
-    table = pd.DataFrame({"Movie ID": unseen, "Predicted rating": scores})
+    table = pd.DataFrame({"Movie ID": unseen, label: scores})
     table = table.merge(movies[["Movie ID", "Title"]], on="Movie ID", how="left")
-    table = table.sort_values(["Predicted rating", "Movie ID"], ascending=[False, True], kind="stable")
+    table = table.sort_values([label, "Movie ID"], ascending=[False, True], kind="stable")
     return table[columns].head(n).reset_index(drop=True)
+
+
+def recommend_next(ratings: pd.DataFrame, movies: pd.DataFrame, user_id: int, n: int = 10,
+                   ranker=None) -> pd.DataFrame:
+    """What should ``user_id`` watch next? The ``n`` movies they have not rated, best
+    first, with titles, from a ranker trained on ``ratings`` (which movies each user
+    rated, not how): by default EASE with the setting chosen in
+    notebooks/recommending.ipynb (see ``rankers.best_ranker``); any unfitted ranker of
+    ``movielens_fastai.rankers`` can be passed. A user not in ``ratings`` is an error.
+    """
+    from .rankers import best_ranker
+
+    if user_id not in set(ratings["User ID"]):
+        raise UnknownUserError(f"user {user_id} is not in the ratings, so there is nothing to "
+                               "recommend from")
+    ranker = (ranker if ranker is not None else best_ranker()).fit(ratings)
+    return top_unseen(ranker.scorer(), ratings, movies, user_id, n)
 
 
 def predictions_table(user_ids, movie_ids, actual, predicted, movies: pd.DataFrame) -> pd.DataFrame:

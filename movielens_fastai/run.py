@@ -5,14 +5,45 @@ written to a JSON file the tests read."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import random
 import socket
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse
+
+# Warnings the libraries print that a reader of the notebooks cannot act on, each silenced by
+# its message and category only (any other warning still shows). ``import movielens_fastai``
+# applies them, so they cover the notebooks (whose first cell imports the package), the
+# benchmark's ``python -m movielens_fastai.folds`` and DataLoader workers (forked, so they
+# inherit the filters).
+KNOWN_WARNINGS = (
+    # fastai 1.0.61 imports pkg_resources (fastai/imports/core.py) at `from fastai.collab import *`;
+    # setuptools >= 81 deprecates it. Only fastai could change that import, and v1 is frozen.
+    (r"pkg_resources is deprecated as an API", UserWarning),
+    # fastai asks for pinned memory by default; on a machine without a GPU torch ignores
+    # the request and says so. Nothing is wrong and nothing can be done in the notebook.
+    (r"'pin_memory' argument is set as true but no accelerator is found", UserWarning),
+    # fastai 2.8 decorates functions with torch.jit.script when it is imported; torch 2.9+
+    # deprecates that. A matter between the two libraries.
+    (r"`torch\.jit\.script` is deprecated", FutureWarning),
+    # fastai 2's tabular batches turn pandas' read-only arrays into tensors (show_batch, training);
+    # the tensors are never written to, so the "undefined behaviour" torch warns of cannot happen.
+    (r"The given NumPy array is not writable", UserWarning),
+)
+
+
+def quiet_known_warnings() -> None:
+    """Silence exactly ``KNOWN_WARNINGS`` (message regex and category), nothing more.
+
+    The filters go first in ``warnings.filters``; neither fastai v1 nor fastai 2 resets them
+    when imported (tests/test_run.py checks, after importing fastai)."""
+    for message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
 def check_params(*, valid_pct: float, n_factors: int, lr: float, epochs: int,
@@ -35,6 +66,44 @@ def check_params(*, valid_pct: float, n_factors: int, lr: float, epochs: int,
         problems.append(f"max_ratings must be None or a positive integer, got {max_ratings}")
     if problems:
         raise ValueError("bad parameters: " + "; ".join(problems))
+
+
+def _split_sizes(n_ratings: int, valid_pct: float) -> tuple[int, int]:
+    """(training, validation) ratings of a random split: fastai v1's ``split_by_rand_pct`` and
+    fastai 2's ``RandomSplitter`` both hold back ``int(valid_pct * n)`` rows."""
+    n_valid = int(valid_pct * n_ratings)
+    return n_ratings - n_valid, n_valid
+
+
+def check_batches(n_ratings: int, *, valid_pct: float, bs: int = 64, max_ratings=None) -> None:
+    """Refuse a split that leaves less than one training batch or no validation rating.
+
+    Training drops its last partial batch (fastai v1 and 2 alike), so fewer than ``bs``
+    training ratings means no batch at all, and ``show_batch`` would fail with a bare
+    StopIteration; an empty validation set has no loss to report. Call it right after
+    reading the ratings (``n_ratings`` of them, after any ``max_ratings`` cut)."""
+    n_train, n_valid = _split_sizes(n_ratings, valid_pct)
+    if n_train >= bs and n_valid >= 1:
+        return
+    if max_ratings:
+        what = f"max_ratings={max_ratings} with valid_pct={valid_pct}"
+    else:
+        what = f"valid_pct={valid_pct} on {n_ratings:,} ratings"
+    if n_train < bs:
+        problem = f"{what} leaves {n_train:,} training ratings, fewer than one batch of {bs}"
+    else:
+        problem = f"{what} leaves no validation ratings"
+    if max_ratings:
+        # The fewest ratings that work (both sizes only grow with n; this bound always holds one).
+        limit = int(bs / (1 - valid_pct) + 1 / valid_pct) + 3
+        minimum = next(n for n in range(1, limit)
+                       if _split_sizes(n, valid_pct)[0] >= bs and _split_sizes(n, valid_pct)[1] >= 1)
+        fix = f"use max_ratings >= {minimum}"
+    elif n_train < bs:
+        fix = f"use valid_pct <= {math.floor((n_ratings - bs) / n_ratings * 1e4) / 1e4}"
+    else:
+        fix = f"use valid_pct >= {math.ceil(1e6 / n_ratings) / 1e6}"
+    raise ValueError(f"bad parameters: {problem}; {fix}")
 
 
 def seed_everything(seed: int) -> None:

@@ -109,6 +109,16 @@ def port_fast(tmp_path_factory, data_dir):
     return _session_run(tmp_path_factory, data_dir, "movielens-fastai2", "port-fast", **FAST)
 
 
+# The ranking notebook, quick: one fold, no tuning (each grid's first value), few epochs.
+RANKING_FAST = {"folds": [1], "tune": False, "bpr_epochs": 2, "softmax_epochs": 2, "rating_epochs": 1,
+                "rating_bs": 1024, "ials_iterations": 3, "recommend_for_user": 6}
+
+
+@pytest.fixture(scope="session")
+def recommending_fast(tmp_path_factory, data_dir):
+    return _session_run(tmp_path_factory, data_dir, "recommending", "recommending-fast", **RANKING_FAST)
+
+
 @pytest.fixture
 def data_copy(tmp_path, data_dir) -> Path:
     """A writable copy of u.data and u.item to damage."""

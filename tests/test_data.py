@@ -1,5 +1,7 @@
 """MovieLens on disk: the real files pass, each kind of damage is named precisely."""
 
+import shutil
+
 import pandas as pd
 import pytest
 
@@ -103,3 +105,131 @@ def test_validation_indices_are_fastai_v1s_split():
     assert len(idx) == 10_000 and len(set(idx)) == 10_000
     assert (idx == mlf.validation_indices(100_000, 0.1, 42)).all()
     assert not (idx == mlf.validation_indices(100_000, 0.1, 43)).all()
+
+
+# A person's copy that differs from the official one: edited by hand, saved by another tool,
+# or another MovieLens release in the folder.
+
+def read_like_the_article(path):
+    return pd.read_csv(path, delimiter="\t", header=None,
+                       names=["User ID", "Movie ID", "Rating", "Timestamp"])
+
+
+@pytest.mark.parametrize("edit", [
+    pytest.param(lambda b: b + b"\n\n", id="blank lines at the end"),
+    pytest.param(lambda b: b.replace(b"\n", b"\r\n"), id="CRLF line ends"),
+    pytest.param(lambda b: b"\xef\xbb\xbf" + b, id="UTF-8 byte-order mark"),
+])
+def test_harmless_edits_are_accepted_because_pandas_reads_the_same(data_copy, edit):
+    path = data_copy / "u.data"
+    original = read_like_the_article(path)
+    path.write_bytes(edit(path.read_bytes()))
+    mlf.check_movielens(data_copy)
+    pd.testing.assert_frame_equal(read_like_the_article(path), original)
+
+
+def test_u_item_resaved_as_utf8_gives_the_same_titles(data_copy):
+    path = data_copy / "u.item"
+    original = mlf.load_movies(data_copy)
+    utf8 = path.read_bytes().decode("latin-1").encode("utf-8-sig")
+    path.write_bytes(utf8.replace(b"\n", b"\r\n") + b"\r\n")
+    pd.testing.assert_frame_equal(mlf.load_movies(data_copy), original)
+    assert "Misérables, Les (1995)" in set(original["Title"])
+    mlf.check_movielens(data_copy)
+
+
+SPACES = ("fields are separated by spaces, not tabs: u.data needs tab-separated fields (user, movie, "
+          "rating, timestamp); was it re-saved by an editor that turns tabs into spaces? "
+          "Use the original u.data")
+CSV = ("fields are separated by commas{header}, as in a CSV file: u.data has no header and tab-separated "
+       "fields (user, movie, rating, timestamp); was it re-saved by a spreadsheet? Use the original u.data")
+GET_100K = ("these notebooks need MovieLens 100K's u.data and u.item: set MOVIELENS_DIR to an ml-100k "
+            "folder or leave it unset to download it")
+ML_1M = "MovieLens 1M or 10M's '::'-separated ratings.dat or movies.dat"
+ML_LATEST = "a MovieLens 'latest', 20M or 25M release's ratings.csv or movies.csv"
+
+
+def rewrite(path, transform):
+    lines = path.read_text(encoding="latin-1").split("\n")
+    path.write_text("\n".join(transform(lines)), encoding="latin-1")
+
+
+@pytest.mark.parametrize("transform, lineno, problem", [
+    pytest.param(lambda ls: [ls[0].replace("\t", " ")] + ls[1:], 1, SPACES, id="one line with spaces"),
+    pytest.param(lambda ls: [line.expandtabs(8) for line in ls], 1, SPACES, id="tabs expanded to spaces"),
+    pytest.param(lambda ls: ls[:5] + [""] + ls[5:], 6,
+                 "blank line among the ratings: u.data has one rating per line; delete the blank line "
+                 "(or use the original u.data)", id="blank line in the middle"),
+    pytest.param(lambda ls: [line.replace("\t", ",") for line in ls], 1, CSV.format(header=""),
+                 id="CSV without header"),
+    pytest.param(lambda ls: ["user_id,item_id,rating,timestamp"] + [line.replace("\t", ",") for line in ls],
+                 1,
+                 CSV.format(header=" with a header line"), id="CSV with header"),
+    pytest.param(lambda ls: ["user id\titem id\trating\ttimestamp"] + ls, 1,
+                 "a header line ('user id\\titem id\\trating\\ttimestamp'): u.data has none, its first line "
+                 "is already a rating; delete the header (or use the original u.data)", id="tab header"),
+    pytest.param(lambda ls: ["1::1193::5::978300760", "1::661::3::978302109"], 1,
+                 f"this looks like {ML_1M}, not MovieLens 100K's u.data; {GET_100K}",
+                 id="ml-1m ratings.dat renamed"),
+    pytest.param(lambda ls: ["userId,movieId,rating,timestamp", "1,1,4.0,964982703"], 1,
+                 f"this looks like {ML_LATEST}, not MovieLens 100K's u.data; {GET_100K}",
+                 id="ml-latest ratings.csv renamed"),
+])
+def test_ratings_saved_otherwise_are_refused_with_what_to_do(data_copy, transform, lineno, problem):
+    rewrite(data_copy / "u.data", transform)
+    with pytest.raises(mlf.DataError) as err:
+        mlf.check_movielens(data_copy)
+    assert str(err.value) == f"{data_copy / 'u.data'}:{lineno}: {problem}"
+
+
+@pytest.mark.parametrize("lines, problem", [
+    pytest.param(["1::Toy Story (1995)::Animation|Children's|Comedy"],
+                 f"this looks like {ML_1M}, not MovieLens 100K's u.item; {GET_100K}", id="ml-1m movies.dat"),
+    pytest.param(["movieId,title,genres", "1,Toy Story (1995),Adventure|Animation"],
+                 f"this looks like {ML_LATEST}, not MovieLens 100K's u.item; {GET_100K}",
+                 id="ml-latest movies.csv"),
+])
+def test_movies_of_another_release_are_refused(data_copy, lines, problem):
+    (data_copy / "u.item").write_text("\n".join(lines) + "\n")
+    with pytest.raises(mlf.DataError) as err:
+        mlf.load_movies(data_copy)
+    assert str(err.value) == f"{data_copy / 'u.item'}:1: {problem}"
+
+
+@pytest.mark.parametrize("files, problem", [
+    pytest.param({"ratings.dat": "1::1193::5::978300760\n", "movies.dat": "1::Toy Story (1995)::Comedy\n"},
+                 "file is missing; this folder looks like MovieLens 1M or 10M (ratings.dat, "
+                 f"'::'-separated); "
+                 f"{GET_100K}", id="ml-1m"),
+    pytest.param({"ratings.csv": "userId,movieId,rating,timestamp\n", "movies.csv": "movieId,title,genres\n"},
+                 "file is missing; this folder looks like a MovieLens 'latest', 20M or 25M release "
+                 "(ratings.csv, "
+                 f"comma-separated with a header); {GET_100K}", id="ml-latest-small"),
+    pytest.param({"u1.base": "1\t1\t5\t874965758\n", "u1.test": "1\t6\t5\t887431973\n"},
+                 "file is missing; the folder has MovieLens 100K's u1.base but not u.data, the 100,000 "
+                 "ratings the notebooks read: copy u.data from the official ml-100k.zip into it, or leave "
+                 "MOVIELENS_DIR "
+                 "unset to download it", id="only the splits"),
+])
+def test_another_release_in_the_folder_is_named(tmp_path, files, problem):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(mlf.DataError) as err:
+        mlf.check_movielens(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'u.data'}: {problem}"
+
+
+def test_parent_of_the_data_folder_is_named(tmp_path, data_copy):
+    with pytest.raises(mlf.DataError) as err:
+        mlf.check_movielens(data_copy.parent)
+    assert str(err.value) == (f"{tmp_path / 'u.data'}: file is missing, but {data_copy} has one: "
+                              "set MOVIELENS_DIR to that folder")
+
+
+def test_a_split_renamed_to_u_data_is_refused(data_copy, data_dir):
+    shutil.copy(data_dir / "u1.base", data_copy / "u.data")
+    with pytest.raises(mlf.DataError) as err:
+        mlf.check_movielens(data_copy)
+    assert str(err.value) == (f"{data_copy / 'u.data'}: this is MovieLens 100K's u1.base (80,000 ratings) "
+                              "under another name; u.data is the full set of 100,000 ratings: copy u.data "
+                              "from the official ml-100k.zip, or leave MOVIELENS_DIR unset to download it")

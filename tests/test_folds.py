@@ -160,3 +160,49 @@ def test_dot_model_device_is_where_it_trains():
         np.testing.assert_allclose(on_gpu, default, atol=1e-3)
     with pytest.raises((RuntimeError, ValueError)):
         folds.dot_model(base, test, 0, device="no-such-device", **settings)
+
+
+def _label_boxes_after_draw(fig):
+    from matplotlib.text import Annotation, Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if isinstance(t, Annotation)]
+    # the text's own box, not the leader line drawn back to the point
+    return ax, [t.get_text() for t in labels], [Text.get_window_extent(t, renderer) for t in labels]
+
+
+def _assert_legible(summary):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = folds.plot_rmse_vs_time(summary)
+    try:
+        ax, names, boxes = _label_boxes_after_draw(fig)
+        assert sorted(names) == sorted(summary["method"])
+        for i, a in enumerate(boxes):
+            for name, b in zip(names[i + 1:], boxes[i + 1:], strict=True):
+                assert not a.overlaps(b), f"labels {names[i]} and {name} overlap"
+        frame = ax.get_window_extent()
+        for name, box in zip(names, boxes, strict=True):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, \
+                f"label {name} leaves the plot"
+    finally:
+        plt.close(fig)
+
+
+def test_plot_labels_are_legible_on_the_published_results():
+    record = json.loads((ROOT / "benchmarks" / "results" / "folds.json").read_text())
+    summary = pd.DataFrame(record["summary"])
+    summary.attrs["folds"] = record["folds"]
+    _assert_legible(summary)
+
+
+def test_plot_labels_are_legible_when_points_coincide():
+    names = ["fastai1", "fastai2", "plain_torch", "tuned", "surprise_svdpp", "global_mean"]
+    summary = pd.DataFrame({"method": names, "fit_seconds": [30.0, 30.0, 30.0, 31.0, 29.0, 0.001],
+                            "rmse": [0.916, 0.916, 0.916, 0.915, 0.917, 1.12]})
+    _assert_legible(summary)

@@ -45,3 +45,11 @@ def test_bad_parameters_stop_before_any_work(tmp_path, data_dir, name):
     error = notebook_error(name, tmp_path / "out", data_dir=str(data_dir), epochs=0, lr=-1.0)
     assert error == ("ValueError: bad parameters: lr must be positive, got -1.0; "
                      "epochs must be a positive integer, got 0")
+
+
+def test_too_few_ratings_for_one_batch_stop_before_any_work(tmp_path, data_dir, name):
+    out = tmp_path / "out"
+    error = notebook_error(name, out, data_dir=str(data_dir), max_ratings=50)
+    assert error == ("ValueError: bad parameters: max_ratings=50 with valid_pct=0.1 leaves 45 training "
+                     "ratings, fewer than one batch of 64; use max_ratings >= 71")
+    assert not (out / f"{name}.json").exists()

@@ -25,6 +25,9 @@ def test_committed_notebook_is_clean(path):
     assert counts == list(range(1, len(code) + 1)) or counts == [None] * len(code), counts
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, f"error output committed: {errors[0].ename}"
+    warnings = [o.text for c in code for o in c.outputs
+                if o.output_type == "stream" and o.name == "stderr" and "Warning" in o.text]
+    assert not warnings, f"warning output committed: {warnings[0][:300]}"
     machine_paths = MACHINE_PATH.findall(path.read_text())
     assert not machine_paths, f"machine paths in {path.name}: {machine_paths[:3]}"
 

@@ -49,3 +49,22 @@ def test_predictions_table_has_titles_and_differences():
     table = mlf.predictions_table([1, 2], [2, 5], [3, 4], [3.5, 3.0], MOVIES)
     assert list(table["Title"]) == ["B", "E"]
     assert list(table["Difference"]) == [0.5, -1.0]
+
+
+def test_recommend_next_ranks_unseen_movies_with_a_ranker():
+    from movielens_fastai.rankers import MostPopular
+
+    # Counts: movie 1, 2, 3 -> 2 ratings each; 4 and 5 -> 1. User 2 rated 3 only.
+    recs = mlf.recommend_next(RATINGS, MOVIES, user_id=2, n=3, ranker=MostPopular())
+    assert list(recs.columns) == ["Movie ID", "Title", "Score"]
+    assert list(recs["Movie ID"]) == [1, 2, 4]   # 1 and 2 lead; 4 and 5 tie, lower id first
+    assert list(recs["Score"]) == [2.0, 2.0, 1.0]
+    with pytest.raises(mlf.UnknownUserError, match="user 9 is not in the ratings"):
+        mlf.recommend_next(RATINGS, MOVIES, user_id=9)
+
+
+def test_recommend_next_defaults_to_ease_and_skips_seen_movies():
+    recs = mlf.recommend_next(RATINGS, MOVIES, user_id=1, n=10)
+    assert set(recs["Movie ID"]) == {3, 4, 5}
+    # User 1 rated 1 and 2: the three others are the candidates, best first.
+    assert recs["Score"].is_monotonic_decreasing

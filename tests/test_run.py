@@ -1,12 +1,15 @@
 """Run bookkeeping: parameter checks, atomic results, jovian that never blocks."""
 
 import json
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 import movielens_fastai as mlf
 
+ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = dict(valid_pct=0.1, n_factors=40, lr=0.01, epochs=5, y_range=[0, 5.5], wd=0.1)
 
 
@@ -63,3 +66,98 @@ def test_jovian_on_with_key_but_offline_fails_fast(tmp_path, monkeypatch):
     monkeypatch.setattr(mlf.run, "JOVIAN_API_URL", "https://127.0.0.1:9/")  # nothing listens there
     with pytest.raises(RuntimeError, match="cannot be reached"):
         mlf.commit_to_jovian(True, notebook="movielens-fastai.ipynb", connect_timeout=2)
+
+
+@pytest.mark.parametrize("n_ratings, valid_pct, bs, max_ratings, message", [
+    (50, 0.1, 64, 50, "max_ratings=50 with valid_pct=0.1 leaves 45 training ratings, fewer than one "
+                      "batch of 64; use max_ratings >= 71"),
+    (70, 0.1, 64, 70, "max_ratings=70 with valid_pct=0.1 leaves 63 training ratings, fewer than one "
+                      "batch of 64; use max_ratings >= 71"),
+    (200, 0.5, 128, 200, "max_ratings=200 with valid_pct=0.5 leaves 100 training ratings, fewer than one "
+                         "batch of 128; use max_ratings >= 255"),
+    (9, 0.05, 8, 9, "max_ratings=9 with valid_pct=0.05 leaves no validation ratings; use max_ratings >= 20"),
+    (100_000, 0.9996, 64, None, "valid_pct=0.9996 on 100,000 ratings leaves 40 training ratings, fewer than "
+                                "one batch of 64; use valid_pct <= 0.9993"),
+    (100_000, 1e-6, 64, None, "valid_pct=1e-06 on 100,000 ratings leaves no validation ratings; "
+                              "use valid_pct >= 1e-05"),
+])
+def test_splits_without_a_batch_are_refused(n_ratings, valid_pct, bs, max_ratings, message):
+    with pytest.raises(ValueError) as err:
+        mlf.check_batches(n_ratings, valid_pct=valid_pct, bs=bs, max_ratings=max_ratings)
+    assert str(err.value) == "bad parameters: " + message
+
+
+@pytest.mark.parametrize("valid_pct, bs", [(0.1, 64), (0.5, 128), (0.05, 8), (0.9, 64), (0.37, 33)])
+def test_the_minimum_it_names_is_exact(valid_pct, bs):
+    """The suggested max_ratings works, one fewer does not, and the split really gives >= bs
+    training rows and >= 1 validation row (fastai v1's split, which the port uses too)."""
+    with pytest.raises(ValueError) as err:
+        mlf.check_batches(1, valid_pct=valid_pct, bs=bs, max_ratings=1)
+    minimum = int(str(err.value).rsplit(">= ", 1)[1])
+    mlf.check_batches(minimum, valid_pct=valid_pct, bs=bs, max_ratings=minimum)
+    n_valid = len(mlf.validation_indices(minimum, valid_pct, 0))
+    assert minimum - n_valid >= bs and n_valid >= 1
+    with pytest.raises(ValueError):
+        mlf.check_batches(minimum - 1, valid_pct=valid_pct, bs=bs, max_ratings=minimum - 1)
+
+
+def test_the_articles_split_passes():
+    mlf.check_batches(100_000, valid_pct=0.1)
+    mlf.check_batches(5000, valid_pct=0.1, max_ratings=5000)
+
+
+# One message of each known warning, as the libraries word it.
+KNOWN_MESSAGES = [
+    ("pkg_resources is deprecated as an API. See https://setuptools.pypa.io/en/latest/pkg_resources.html.",
+     UserWarning),
+    ("'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't "
+     "be used.", UserWarning),
+    ("`torch.jit.script` is deprecated. Please switch to `torch.compile` or `torch.export`.", FutureWarning),
+    ("The given NumPy array is not writable, and PyTorch does not support non-writable tensors.",
+     UserWarning),
+]
+
+
+def test_known_warnings_are_silenced_and_nothing_else():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mlf.quiet_known_warnings()
+        for message, category in KNOWN_MESSAGES:
+            warnings.warn(message, category, stacklevel=1)
+        warnings.warn("something the reader should see", UserWarning, stacklevel=1)
+        # the same words under another category, or not at the start, still show
+        warnings.warn("pkg_resources is deprecated as an API", DeprecationWarning, stacklevel=1)
+        warnings.warn("note: the given NumPy array is not writable", UserWarning, stacklevel=1)
+    assert [(str(w.message), w.category) for w in caught] == [
+        ("something the reader should see", UserWarning),
+        ("pkg_resources is deprecated as an API", DeprecationWarning),
+        ("note: the given NumPy array is not writable", UserWarning)]
+
+
+WARN_AFTER_FASTAI = """
+import warnings
+import movielens_fastai
+{imports}
+for message, category in {messages!r}:
+    warnings.warn(message, getattr(__builtins__, category))
+warnings.warn("something the reader should see", UserWarning)
+"""
+
+
+@pytest.mark.parametrize("python, imports", [
+    (ROOT / ".venv" / "bin" / "python", "from fastai.collab import *"),
+    (ROOT / ".venv-fastai2" / "bin" / "python",
+     "from fastai.collab import *\nfrom fastai.tabular.all import *"),
+], ids=["fastai1", "fastai2"])
+def test_filters_survive_fastais_imports(python, imports):
+    """As in the notebooks: the package first, then fastai's star imports (which run fastai's
+    own warning set-up and, in fastai v1, import pkg_resources for real)."""
+    done = subprocess.run([str(python), "-c", WARN_AFTER_FASTAI.format(
+        imports=imports, messages=[(m, c.__name__) for m, c in KNOWN_MESSAGES])], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    warning_lines = [line for line in done.stderr.splitlines() if "Warning:" in line]
+    assert len(warning_lines) == 1 and warning_lines[0].endswith(
+        "UserWarning: something the reader should see"), done.stderr

@@ -95,7 +95,10 @@ def plain_torch(base_df, test_df, seed, epochs=5):
 
 @contextlib.contextmanager
 def _quiet_fastai1():
-    """No progress bars or epoch tables from fastai v1 (it has no switch of its own)."""
+    """No progress bars or epoch tables from fastai v1 (it has no switch of its own).
+
+    Its warnings a reader cannot act on are already silenced by importing this package
+    (``run.KNOWN_WARNINGS``), here and in ``python -m movielens_fastai.folds``."""
     import fastai.basic_train as basic_train
     import fastprogress.fastprogress as fp
 
