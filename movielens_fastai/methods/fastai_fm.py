@@ -120,7 +120,8 @@ def field_fm(sizes, fields, n_factors, genres=None, implicit=None, mean=3.5, ord
 def _sparse(torch, mat):
     coo = mat.tocoo()
     idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
-    return torch.sparse_coo_tensor(idx, torch.as_tensor(coo.data, dtype=torch.float32), mat.shape).coalesce()
+    values = torch.as_tensor(coo.data, dtype=torch.float32)
+    return torch.sparse_coo_tensor(idx, values, mat.shape, check_invariants=False).coalesce()
 
 
 def _dataloaders(x, y, bs, seed, x_valid=None, y_valid=None):
