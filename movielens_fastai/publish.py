@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from .data import PROJECT_ROOT
+from .run import KNOWN_WARNINGS
 
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
 KEPT_CELL_METADATA = ("tags",)
@@ -41,6 +42,22 @@ def scrub(text: str, paths=None) -> str:
     return text
 
 
+# One warning as Python prints it: "file:line: Category: message", then the indented source line.
+_WARNING_RECORD = re.compile(r"^[^\n]*:\d+: (\w+): ([^\n]*)\n(?:  [^\n]*\n)?", re.M)
+
+
+def drop_known_warnings(stderr: str) -> str:
+    """stderr text without the records of ``run.KNOWN_WARNINGS`` (same message and category).
+
+    The package silences those warnings when it is imported; this removes them from the
+    outputs of a run made without the filters (an older run), and nothing else."""
+    def known(record: re.Match) -> bool:
+        category, message = record.group(1), record.group(2)
+        return any(category == cls.__name__ and re.match(pattern, message) for pattern, cls in KNOWN_WARNINGS)
+
+    return _WARNING_RECORD.sub(lambda record: "" if known(record) else record.group(0), stderr)
+
+
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     paths = _machine_paths()
     nb.metadata = {k: nb.metadata[k] for k in KEPT_NOTEBOOK_METADATA if k in nb.metadata}
@@ -53,7 +70,11 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         count += 1
         cell.execution_count = count
-        for output in cell.get("outputs", []):
+        cell.outputs = [o for o in cell.get("outputs", []) if not (
+            o.get("name") == "stderr" and not drop_known_warnings(o.text))]
+        for output in cell.outputs:
+            if output.get("name") == "stderr":
+                output.text = drop_known_warnings(output.text)
             if "execution_count" in output:
                 output.execution_count = count
             if "text" in output:

@@ -86,3 +86,17 @@ def test_normalise_is_idempotent(tmp_path):
     once = normalise(nbformat.read(executed_notebook(tmp_path), as_version=4))
     twice = normalise(nbformat.reads(nbformat.writes(once), as_version=4))
     assert json.loads(nbformat.writes(once)) == json.loads(nbformat.writes(twice))
+
+
+def test_publish_drops_exactly_the_known_warnings(tmp_path):
+    path = executed_notebook(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    known = ("/env/fastai/imports/core.py:29: UserWarning: pkg_resources is deprecated as an API. See x.\n"
+             "  import pkg_resources\n")
+    other = "/env/x.py:3: UserWarning: something a reader should see\n  warn()\n"
+    nb.cells[2].outputs += [nbformat.v4.new_output("stream", name="stderr", text=known),
+                            nbformat.v4.new_output("stream", name="stderr", text=known + other)]
+    nbformat.write(nb, path)
+    cell = nbformat.read(publish(path, tmp_path / "out.ipynb"), as_version=4).cells[1]
+    assert [o.get("name") for o in cell.outputs] == ["stdout", "stderr"]
+    assert cell.outputs[1].text == other
