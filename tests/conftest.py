@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,31 @@ def data_copy(tmp_path, data_dir) -> Path:
     for name in ("u.data", "u.item"):
         shutil.copy(data_dir / name, copy / name)
     return copy
+
+
+@pytest.fixture
+def serve():
+    """A local HTTP server on 127.0.0.1 for download tests: serve(body, cut_at=None) -> base URL
+    (any path returns body); cut_at closes the connection mid-body. Shut down after the test."""
+    servers = []
+
+    def start(body, cut_at=None):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body if cut_at is None else body[:cut_at])
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

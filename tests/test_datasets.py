@@ -2,9 +2,7 @@
 from a local HTTP server (good, truncated, altered, interrupted ones), and their format checks."""
 
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
 
 import pandas as pd
@@ -52,31 +50,6 @@ def archive_for(name, skip=()):
     return buf.getvalue()
 
 
-@pytest.fixture
-def serve():
-    """serve(body, cut_at=None) -> base URL; cut_at closes the connection mid-body."""
-    servers = []
-
-    def start(body, cut_at=None):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body if cut_at is None else body[:cut_at])
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def leftovers(path):
