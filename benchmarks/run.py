@@ -382,6 +382,16 @@ def routes_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record(suite: str, results: dict, to_table, out: Path, readme: bool) -> None:
+    """A suite's figures: <suite>.json and its table <suite>.md in out, printed, and in README if asked."""
+    write_json_atomically(out / f"{suite}.json", results)
+    table = to_table(results)
+    (out / f"{suite}.md").write_text(table)
+    print(table)
+    if readme:
+        put_in_readme(suite, table)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("suite", choices=["split", "split-fast", "folds", "claimed", "memory", "routes",
@@ -404,51 +414,25 @@ def main(argv=None) -> None:
         run_folds(args)
         return
     if args.suite == "ranking":
-        results = run_ranking(args)
-        write_json_atomically(Path(args.out) / "ranking.json", results)
-        table = ranking_table(results)
-        (Path(args.out) / "ranking.md").write_text(table)
-        print(table)
-        if args.readme:
-            put_in_readme("ranking", table)
+        record("ranking", run_ranking(args), ranking_table, Path(args.out), args.readme)
         return
     if args.suite == "claimed":
         put_in_readme("claimed", claimed_table())
         return
     if args.suite == "memory":
-        results = run_memory(args.data_dir)
-        write_json_atomically(RESULTS / "memory.json", results)
-        table = memory_table(results)
-        print(table)
-        if args.readme:
-            put_in_readme("memory", table)
+        record("memory", run_memory(args.data_dir), memory_table, RESULTS, args.readme)
         return
     if args.suite == "routes":
-        results = run_routes(args.routes.split(","))
-        write_json_atomically(RESULTS / "routes.json", results)
-        table = routes_table(results)
-        print(table)
-        if args.readme:
-            put_in_readme("routes", table)
+        record("routes", run_routes(args.routes.split(",")), routes_table, RESULTS, args.readme)
         return
     if args.suite == "split-fast":
         results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir,
                             {name: SPLIT_METHODS[name] for name in FAST_SPLIT_ROWS})
         results["suite"] = "split-fast"
-        write_json_atomically(RESULTS / "split-fast.json", results)
-        table = split_table(results)
-        (RESULTS / "split-fast.md").write_text(table)
-        print(table)
-        if args.readme:
-            put_in_readme("split-fast", table)
+        record("split-fast", results, split_table, RESULTS, args.readme)
         return
     results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir)
-    write_json_atomically(RESULTS / "split.json", results)
-    table = split_table(results)
-    (RESULTS / "split.md").write_text(table)
-    print(table)
-    if args.readme:
-        put_in_readme("split", table)
+    record("split", results, split_table, RESULTS, args.readme)
 
 
 if __name__ == "__main__":
