@@ -26,6 +26,10 @@ chosen on validation slices) through papermill into ``output/recommending.ipynb`
 ``benchmarks/results/ranking.json`` (one row per method and protocol: each metric, fit
 seconds) and ``ranking.md``; ``--readme`` puts the tables between the ``benchmark:ranking``
 markers. ``--folds 1 --no-tune`` is a quick run.
+
+``scale`` (``benchmarks/scale.py``) trains on 1M, 10M and 25M synthetic MovieLens-shaped ratings:
+seconds per epoch and peak memory of the fast fastai path and of plain PyTorch, into ``scale.json``,
+``scale.md`` and ``scale.png``; ``--sizes 200000`` is a quick run.
 """
 
 from __future__ import annotations
@@ -395,7 +399,7 @@ def record(suite: str, results: dict, to_table, out: Path, readme: bool) -> None
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("suite", choices=["split", "split-fast", "folds", "claimed", "memory", "routes",
-                                          "ranking"])
+                                          "ranking", "scale"])
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
     parser.add_argument("--data-dir", default=None,
                         help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
@@ -407,6 +411,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-tune", action="store_true",
                         help="ranking suite: use each grid's first setting instead of tuning")
     parser.add_argument("--routes", default="default,cpu", help="routes suite: which builds")
+    parser.add_argument("--sizes", default=None, help="scale suite: ratings, e.g. 1000000,10000000")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -421,6 +426,14 @@ def main(argv=None) -> None:
         return
     if args.suite == "memory":
         record("memory", run_memory(args.data_dir), memory_table, RESULTS, args.readme)
+        return
+    if args.suite == "scale":
+        import scale
+
+        sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else scale.SIZES
+        results = scale.run_scale(sizes)
+        record("scale", results, scale.scale_table, Path(args.out), args.readme)
+        scale.plot_scale(results, Path(args.out) / "scale.png")
         return
     if args.suite == "routes":
         record("routes", run_routes(args.routes.split(",")), routes_table, RESULTS, args.readme)
