@@ -151,7 +151,8 @@ def scale_table(results: dict) -> str:
     for r in results["rows"]:
         lines.append(
             f"| {r['ratings']:,} | {r['users']:,} | {r['movies']:,} | "
-            f"{LABELS[r['engine'], r['optimizer']]} | {r['recipe']['epochs']} | {r['seconds_per_epoch']:.1f} | {r['fit_seconds']:.0f} | "
+            f"{LABELS[r['engine'], r['optimizer']]} | {r['recipe']['epochs']} | "
+            f"{r['seconds_per_epoch']:.1f} | {r['fit_seconds']:.0f} | "
             f"{r['valid_mse']:.4f} ({r['noise_floor_mse']:.3f}) | {r['peak_rss_mib']:,.0f} |"
         )
     goal = results["goal"]
