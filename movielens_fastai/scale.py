@@ -40,7 +40,7 @@ from .synthetic import SyntheticRatings, movielens_like
 ENGINES = ("fastai", "plain")
 OPTIMIZERS = ("lazy", "dense", "sparse_adam")
 #: The recipe used at every size: big batches (at 25M, 64 would mean 390,000 steps an epoch).
-RECIPE = {"n_factors": 40, "y_range": (0.0, 5.5), "bs": 16_384, "lr": 0.03, "wd": 1.0, "epochs": 5}
+RECIPE = {"n_factors": 40, "y_range": (0.0, 5.5), "bs": 32_768, "lr": 0.03, "wd": 1.0, "epochs": 5}
 VALID_FRACTION = 0.02
 # fastai 2's fit_one_cycle: 25% warm-up from lr/25, down to lr/1e5, momentum 0.95 -> 0.85 -> 0.95
 ONE_CYCLE = {"pct_start": 0.25, "div": 25.0, "final_div": 1e5, "moms": (0.95, 0.85)}
@@ -78,6 +78,23 @@ def valid_positions(n: int, fraction: float = VALID_FRACTION, seed: int = 0) -> 
     return np.random.default_rng(seed).permutation(n)[: int(n * fraction)]
 
 
+def rows_and_sums(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sparse row gradient as (the rows it names, each once and in order; their summed values).
+
+    ``grad.coalesce()`` gives the same by sorting the batch's row numbers; counting them into the
+    table's length (``bincount``) costs one pass over the table's row count instead, which at 25M
+    ratings makes a step about a sixth cheaper."""
+    idx, values = grad._indices()[0], grad._values()
+    n_rows = grad.shape[0]
+    rows = torch.bincount(idx, minlength=n_rows).nonzero().squeeze(1)
+    position = torch.empty(n_rows, dtype=torch.long)
+    position[rows] = torch.arange(len(rows))
+    sums = torch.zeros((len(rows), *values.shape[1:]), dtype=values.dtype).index_add_(
+        0, position[idx], values
+    )
+    return rows, sums
+
+
 class LazyAdam(torch.optim.Optimizer):
     """Adam with decoupled weight decay (fastai's defaults: betas (0.9, 0.99), eps 1e-5) that, for a
     sparse gradient, reads and writes only the rows it names; dense gradients step as usual.
@@ -104,9 +121,8 @@ class LazyAdam(torch.optim.Optimizer):
                 state["step"] += 1
                 avg_fix, sqr_fix = 1 - mom ** state["step"], 1 - sqr_mom ** state["step"]
                 grad = p.grad
-                if grad.is_sparse:  # rows idx only (coalesced: each once, repeats summed)
-                    grad = grad.coalesce()
-                    idx, values = grad.indices()[0], grad.values()
+                if grad.is_sparse:
+                    idx, values = rows_and_sums(grad)
                     moments = state["moments"].index_select(0, idx)
                     rows = p.index_select(0, idx)
                 else:
