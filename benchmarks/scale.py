@@ -214,7 +214,7 @@ def plot_scale(results: dict, path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("ratings")
         ax.set_ylabel(ylabel)
-    cost.legend(fontsize=7)
+    cost.legend(fontsize=7, loc="lower right")
     fig.suptitle(
         f"Training cost against ratings ({results['date'][:10]}, {results['machine'].split(',')[0]})",
         fontsize=9,
