@@ -73,7 +73,7 @@ SPLIT_METHODS = {
 
 # fast-fastai.ipynb: fastai 2.8's Learner fed by tensor-slice loaders (movielens_fastai.fastai_data), the
 # same recipe as a plain PyTorch loop in the same kernel, and the fast configuration through fastai.
-FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0}
+FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0, "scale_ratings": 0}
 SPLIT_METHODS.update({
     "fastai 2.8.12, fast path (tensor slices, lean learner)": (
         "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
