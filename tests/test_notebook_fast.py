@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import notebook_error, run_notebook
 
-QUICK = {"max_ratings": 5000, "epochs": 1, "fast_epochs": 1, "profile_batches": 10}
+QUICK = {"max_ratings": 5000, "epochs": 1, "fast_epochs": 1, "profile_batches": 10, "scale_ratings": 150_000}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,16 @@ def test_quick_run_records_every_comparison(quick_100k):
     assert goals["fast_config_seconds"] == results["runs"]["fast_config"]["fit_seconds"]
     assert (out / results["lr_find_png"]).read_bytes()[:4] == b"\x89PNG"
     assert results["parameters"]["dataset"] == "ml-100k" and results["versions"]["fastai"].startswith("2.8.")
+
+
+def test_quick_run_trains_sparse_and_dense_on_made_up_ratings(quick_100k):
+    scale = quick_100k[0]["scale"]
+    assert set(scale) == {"dense", "lazy"}
+    for way, run in scale.items():
+        assert (run["ratings"], run["users"], run["movies"]) == (150_000, 6_040, 3_706), way
+        # learnt something: well below the ratings' variance (about 1.05), above the noise floor less slack
+        assert run["noise_floor_mse"] - 0.1 < run["valid_mse"] < 0.95, way
+        assert run["seconds_per_epoch"] > 0 and run["peak_rss_mib"] > 0
 
 
 def write_ml_1m(folder, n_users=150, n_movies=200, n_ratings=3000, seed=0):
