@@ -78,7 +78,7 @@ run: setup
 	done
 	@echo "Executed notebooks, results (*.json) and plots are in output/"
 
-# The peer benchmark on the canonical u1-u5 folds (an hour or more on 2 busy cores): the executed
+# The peer benchmark on the canonical u1-u5 folds (about half an hour on 2 cores): the executed
 # notebook in output/, and its tables and plot in benchmarks/results/; then beyond.ipynb, which
 # reads them (our models past the article, and the article's split).
 benchmark: setup
