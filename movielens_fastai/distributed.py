@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import torch
@@ -89,6 +88,7 @@ def train(data_dir=None, seed: int = 42, train_seed: int = 42, valid_pct: float 
     from .datasets import load_dataset
     from .fastai_data import collab_dataloaders, fast_collab_learner
     from .run import seed_everything
+    from .scale import valid_mse
 
     config = {**FAST_CONFIG, **config}
     world_size, rank = max(1, num_distrib()), rank_distrib()
@@ -101,22 +101,18 @@ def train(data_dir=None, seed: int = 42, train_seed: int = 42, valid_pct: float 
         dls, n_factors=config["n_factors"], y_range=config["y_range"], wd=config["wd"], progress=False
     )
     t0 = time.perf_counter()
-    if world_size > 1:
-        trainer = sharded_trainer_class()(sync_bn=False, cpu=True)
+    trainer = sharded_trainer_class()(sync_bn=False, cpu=True) if world_size > 1 else None
+    if trainer:
         learn.add_cb(trainer)
-        try:
-            with learn.no_logging():
-                learn.fit_one_cycle(config["epochs"], config["lr"])
-        finally:
-            learn.remove_cb(trainer)
-    else:
+    try:
         with learn.no_logging():
             learn.fit_one_cycle(config["epochs"], config["lr"])
+    finally:
+        if trainer:
+            learn.remove_cb(trainer)
     fit_seconds = time.perf_counter() - t0
     # the model itself on the validation tensors: fastai's get_preds would all-gather across processes
-    with torch.no_grad():
-        learn.model.eval()
-        mse = float(((learn.model(dls.valid.x).flatten() - dls.valid.y.flatten()) ** 2).mean())
+    mse = valid_mse(learn.model, dls.valid)
     weights = torch.cat([p.detach().flatten() for p in learn.model.parameters()])
     return {
         "world_size": world_size,
@@ -147,5 +143,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     main()
