@@ -10,9 +10,7 @@ GET_PYTHON := get it with uv (uv python install 3.11), your system's package man
 comma := ,
 VENV := .venv
 VENV2 := .venv-fastai2
-NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation recommending
-# The fast data path for fastai 2 (tensor slices) and the bigger MovieLens data sets.
-NOTEBOOKS += fast-fastai
+NOTEBOOKS ?= 01_article 02_port 03_under_the_hood 04_interpretation 05_fast_fastai 06_recommending
 # A notebook that runs longer than this (seconds per cell) has hung: fail instead of waiting.
 CELL_TIMEOUT ?= 1200
 # Kernels are installed inside each venv; this lets Jupyter and papermill find both.
@@ -83,20 +81,24 @@ run: setup
 # reads them (our models past the article, and the article's split).
 benchmark: setup
 	mkdir -p output
-	$(VENV)/bin/papermill notebooks/benchmark.ipynb output/benchmark.ipynb --cwd notebooks \
+	$(VENV)/bin/papermill notebooks/07_benchmark.ipynb output/07_benchmark.ipynb --cwd notebooks \
 		--execution-timeout 7200 -p results_dir ../benchmarks/results
-	$(VENV)/bin/papermill notebooks/beyond.ipynb output/beyond.ipynb --cwd notebooks \
+	$(VENV)/bin/papermill notebooks/08_beyond.ipynb output/08_beyond.ipynb --cwd notebooks \
 		--execution-timeout 7200
 
-# Maintainers: commit the outputs of a real run, normalised (see movielens_fastai/publish.py).
+# Maintainers: commit the outputs of a real run, normalised (see movielens_fastai/reporting/publish.py).
 publish: run benchmark
-	for nb in $(NOTEBOOKS) benchmark beyond; do \
-		$(VENV)/bin/python -m movielens_fastai.publish output/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
+	for nb in $(NOTEBOOKS) 07_benchmark 08_beyond; do \
+		$(VENV)/bin/python -m movielens_fastai.reporting.publish output/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
 	done
 
-# PYTEST_ARGS narrows a run, e.g. make test PYTEST_ARGS='-m "not slow"'.
+# Each environment runs its own tests (tests/conftest.py): .venv's pytest the files in tests/,
+# .venv-fastai2's those in tests/fastai2/. PYTEST_ARGS narrows both runs, e.g.
+# make test PYTEST_ARGS='-m "not slow"'. pytest's exit 5 (no test collected) is a failure.
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
+	$(VENV2)/bin/python -m pytest tests/fastai2 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 jupyter: setup

@@ -5,11 +5,11 @@ The article trained for 5 epochs (``fit_one_cycle(5, 0.01)``) on MovieLens 100K 
 on the article's split (``validation_indices(100000, 0.1, 42)``: 90,000 training and
 10,000 validation ratings), on the GPU and then on the same machine's CPU:
 
-* ``fastai2``: the port's recipe exactly as notebooks/movielens-fastai2.ipynb builds it
+* ``fastai2``: the port's recipe exactly as notebooks/02_port.ipynb builds it
   (``TabularCollab`` + ``Categorify``, those splits, ``TabDataLoader``, bs 64,
   ``collab_learner(n_factors=40, y_range=(0, 5.5), wd=0.1)``, ``fit_one_cycle(5, 0.01)``);
-* ``plain``: the same recipe in plain PyTorch (``movielens_fastai.folds.dot_model``);
-* ``fast``: the fast configuration of notebooks/under-the-hood.ipynb (batches of 1,024,
+* ``plain``: the same recipe in plain PyTorch (``movielens_fastai.models.rating.article.dot_model``);
+* ``fast``: the fast configuration of notebooks/03_under_the_hood.ipynb (batches of 1,024,
   lr 0.05, wd 0.6, 20 factors) with the same ``dot_model``.
 
 Each (method, device) first trains once for one epoch, not counted (CUDA start-up,
@@ -55,8 +55,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from movielens_fastai.data import RATING_COLUMNS, check_movielens, validation_indices  # noqa: E402
-from movielens_fastai.run import environment, seed_everything, write_json_atomically  # noqa: E402
+from movielens_fastai.core import RATING_COLUMNS, environment, seed_everything, write_json_atomically  # noqa: E402
+from movielens_fastai.data.movielens import check_movielens  # noqa: E402
+from movielens_fastai.data.splits import validation_indices  # noqa: E402
 
 ARTICLE = {"fit_seconds": 15, "valid_mse": 0.82, "hardware": "GTX 1080Ti", "year": 2019, "epochs": 5}
 RECIPE = {"n_factors": 40, "y_range": (0.0, 5.5), "wd": 0.1, "lr": 0.01, "epochs": 5, "bs": 64}
@@ -102,7 +103,7 @@ def fit_dot_model(settings, train_df, valid_df, seed, device, epochs):
     """``folds.dot_model`` with ``settings``; (fit seconds, validation MSE, details)."""
     import torch
 
-    from movielens_fastai.folds import dot_model
+    from movielens_fastai.models.rating.article import dot_model
 
     sync(device)
     started = time.perf_counter()

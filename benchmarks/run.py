@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
-from movielens_fastai.run import environment, write_json_atomically  # noqa: E402
+from movielens_fastai.core import environment, write_json_atomically  # noqa: E402
 
 os.environ.setdefault("JUPYTER_PATH", os.pathsep.join(
     str(ROOT / venv / "share" / "jupyter") for venv in (".venv", ".venv-fastai2")))
@@ -58,16 +58,16 @@ os.environ.setdefault("JUPYTER_PATH", os.pathsep.join(
 # method -> (notebook, kernel, extra parameters, how to read (MSE, fit seconds) from its results)
 SPLIT_METHODS = {
     "fastai 1.0.61 (the article's code)": (
-        "movielens-fastai", "movielens-fastai", {},
+        "01_article", "movielens-fastai", {},
         lambda r: (r["valid_mse"], r["fit_seconds"])),
     "fastai 2.8.12 (the port)": (
-        "movielens-fastai2", "movielens-fastai2", {},
+        "02_port", "movielens-fastai2", {},
         lambda r: (r["valid_mse"], r["fit_seconds"])),
     "plain PyTorch, the same recipe": (
-        "under-the-hood", "movielens-fastai", {"compare_fastai": False},
+        "03_under_the_hood", "movielens-fastai", {"compare_fastai": False},
         lambda r: (r["plain"]["valid_mse"], r["plain"]["fit_seconds"])),
     "plain PyTorch, fast configuration": (
-        "under-the-hood", "movielens-fastai", {"compare_fastai": False},
+        "03_under_the_hood", "movielens-fastai", {"compare_fastai": False},
         lambda r: (r["fast"]["per_seed"][0]["valid_mse"], r["fast"]["per_seed"][0]["fit_seconds"])),
 }
 
@@ -76,16 +76,16 @@ SPLIT_METHODS = {
 FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0, "scale_ratings": 0}
 SPLIT_METHODS.update({
     "fastai 2.8.12, fast path (tensor slices, lean learner)": (
-        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["fast_path"]["valid_mse"], r["runs"]["fast_path"]["fit_seconds"])),
     "plain PyTorch, fastai 2's recipe (fast-fastai notebook)": (
-        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["plain_pytorch"]["valid_mse"], r["runs"]["plain_pytorch"]["fit_seconds"])),
     "fastai 2.8.12, fast path, fast configuration": (
-        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["fast_config"]["valid_mse"], r["runs"]["fast_config"]["fit_seconds"])),
     "plain PyTorch, fast configuration (fast-fastai notebook)": (
-        "fast-fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
+        "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["fast_config_plain_pytorch"]["valid_mse"],
                    r["runs"]["fast_config_plain_pytorch"]["fit_seconds"])),
 })
@@ -95,22 +95,23 @@ FAST_SPLIT_ROWS = list(SPLIT_METHODS)[-4:]
 
 
 def run_folds(args) -> None:
-    from movielens_fastai import folds
-    from movielens_fastai.data import resolve_data_dir
+    from movielens_fastai.data.movielens import resolve_data_dir
+    from movielens_fastai.evaluation.folds import RUN_ORDER, run_benchmark
+    from movielens_fastai.reporting.folds import write_results
 
-    methods = args.methods.split(",") if args.methods else folds.RUN_ORDER
+    methods = args.methods.split(",") if args.methods else RUN_ORDER
     seed = int(args.seeds.split(",")[0])
     started = time.perf_counter()
 
     def checkpoint(rows):   # the methods done so far, so a run cut short still leaves its results
-        folds.write_results(rows, args.out, seed=seed, epochs=args.epochs,
+        write_results(rows, args.out, seed=seed, epochs=args.epochs,
                             total_seconds=time.perf_counter() - started)
 
-    rows = folds.run_benchmark(resolve_data_dir(args.data_dir), methods,
+    rows = run_benchmark(resolve_data_dir(args.data_dir), methods,
                                [int(f) for f in args.folds.split(",")], seed=seed, epochs=args.epochs,
                                checkpoint=checkpoint)
     total = time.perf_counter() - started
-    folds.write_results(rows, args.out, seed=seed, epochs=args.epochs, total_seconds=total)
+    write_results(rows, args.out, seed=seed, epochs=args.epochs, total_seconds=total)
     table = (Path(args.out) / "folds.md").read_text()
     print(f"{total:.0f} s in all; results in {args.out}\n\n{table}")
     if args.readme:
@@ -135,7 +136,7 @@ def run_split(seeds: list[int], data_dir: str | None, methods: dict | None = Non
                     out = Path(tmp) / f"{notebook}-{seed}"
                     out.mkdir()
                     params = {"train_seed": seed, "output_dir": str(out), **extra}
-                    if notebook == "under-the-hood":
+                    if notebook == "03_under_the_hood":
                         params["fast_seeds"] = [seed]
                     if data_dir:
                         params["data_dir"] = data_dir
@@ -206,12 +207,12 @@ def run_ranking(args) -> dict:
         params["output_dir"] = tmp
         started = time.perf_counter()
         papermill.execute_notebook(
-            str(ROOT / "notebooks" / "recommending.ipynb"), str(out / "recommending.ipynb"),
+            str(ROOT / "notebooks" / "06_recommending.ipynb"), str(out / "06_recommending.ipynb"),
             parameters=params, kernel_name="movielens-fastai2", cwd=str(ROOT / "notebooks"),
             execution_timeout=3600, progress_bar=False)
         total = time.perf_counter() - started
-        nb = json.loads((Path(tmp) / "recommending.json").read_text())
-    write_json_atomically(out / "recommending.json", nb)
+        nb = json.loads((Path(tmp) / "06_recommending.json").read_text())
+    write_json_atomically(out / "06_recommending.json", nb)
     return ranking_results(nb, total)
 
 
@@ -261,7 +262,7 @@ def put_in_readme(marker: str, table: str) -> None:
     readme.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
-MEMORY_NOTEBOOKS = {"movielens-fastai": "movielens-fastai", "movielens-fastai2": "movielens-fastai2"}
+MEMORY_NOTEBOOKS = {"01_article": "movielens-fastai", "02_port": "movielens-fastai2"}
 BINDER_MEMORY_MIB = 2048
 
 

@@ -1,8 +1,8 @@
 """The ``scale`` suite of ``benchmarks/run.py``: training cost against the number of ratings.
 
-For each size (1M, 10M, 25M synthetic MovieLens-shaped ratings, ``movielens_fastai.synthetic``) it
+For each size (1M, 10M, 25M synthetic MovieLens-shaped ratings, ``movielens_fastai.data.synthetic``) it
 writes the data once, then trains each configuration in its own ``.venv-fastai2`` process
-(``python -m movielens_fastai.scale train``), so each peak memory is that configuration's alone:
+(``python -m movielens_fastai.evaluation.scale train``), so each peak memory is that configuration's alone:
 
 * fastai's ``Learner`` on the fast path, sparse gradients stepped by ``LazyAdam`` (the remedy),
 * the same model, batches and schedule as a plain PyTorch loop (the peer),
@@ -44,17 +44,19 @@ LABELS = {
 
 def _python(args: list[str]) -> dict:
     done = subprocess.run(
-        [str(PYTHON2), "-m", "movielens_fastai.scale", *args], cwd=ROOT, capture_output=True, text=True
+        [str(PYTHON2), "-m", "movielens_fastai.evaluation.scale", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"movielens_fastai.scale {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"movielens_fastai.evaluation.scale {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+        )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run_scale(sizes=SIZES, configs=CONFIGS, log=print) -> dict:
-    from movielens_fastai.run import environment
-    from movielens_fastai.scale import RECIPE
-
     rows, data = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -65,33 +67,30 @@ def run_scale(sizes=SIZES, configs=CONFIGS, log=print) -> dict:
                 f"({data[n]['seconds']:.0f} s to make)"
             )
             for engine, optimizer, short in configs:
-                epochs = short if (short and n > SIZES[0]) else RECIPE["epochs"]
-                args = [
-                    "train",
-                    str(path),
-                    "--engine",
-                    engine,
-                    "--optimizer",
-                    optimizer,
-                    "--epochs",
-                    str(epochs),
-                ]
+                # the recipe's epochs (the trainer's default) unless the configuration is cut short
+                epochs = short if (short and n > SIZES[0]) else None
+                args = ["train", str(path), "--engine", engine, "--optimizer", optimizer]
+                if epochs is not None:
+                    args += ["--epochs", str(epochs)]
                 if optimizer == "sparse_adam":
                     args += ["--wd", "0"]
                 row = _python(args)
                 rows.append(row)
                 log(
-                    f"  {LABELS[engine, optimizer]}: {row['seconds_per_epoch']:.1f} s/epoch x {epochs}, "
+                    f"  {LABELS[engine, optimizer]}: {row['seconds_per_epoch']:.1f} s/epoch x "
+                    f"{row['recipe']['epochs']}, "
                     f"MSE {row['valid_mse']:.4f}, peak {row['peak_rss_mib']:,.0f} MiB"
                 )
             path.unlink()
-    env = environment()
+    # the versions, device and recipe of the processes that trained (the fastai 2 environment)
+    env = rows[0]["environment"]
+    recipe = {**rows[0]["recipe"], "epochs": max(r["recipe"]["epochs"] for r in rows)}
     return {
         "suite": "scale",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{env['device']}, {env['platform']}",
         "versions": env["versions"],
-        "recipe": {**RECIPE, "y_range": list(RECIPE["y_range"])},
+        "recipe": recipe,
         "data": {str(n): d for n, d in data.items()},
         "rows": rows,
         "goal": goal_check(rows),
@@ -141,7 +140,7 @@ def growth(rows: list[dict]) -> dict:
 def scale_table(results: dict) -> str:
     lines = [
         f"`benchmarks/run.py scale`, {results['date']}, {results['machine']}; synthetic MovieLens-shaped "
-        f"ratings (`movielens_fastai.synthetic`), 2% held out; recipe: {results['recipe']['n_factors']} "
+        f"ratings (`movielens_fastai.data.synthetic`), 2% held out; recipe: {results['recipe']['n_factors']} "
         f"factors, batches of {results['recipe']['bs']:,}, `fit_one_cycle` lr {results['recipe']['lr']}, "
         f"wd {results['recipe']['wd']}.",
         "",

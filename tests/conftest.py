@@ -1,4 +1,9 @@
-"""Shared fixtures: where the data is, and notebook runs done once per session."""
+"""Shared fixtures: where the data is, and notebook runs done once per session.
+
+The suite runs in both environments: `.venv`'s pytest collects the files in this folder, and
+`.venv-fastai2`'s pytest collects tests/fastai2/ (the code that needs fastai 2, myFM, implicit or
+Gradio), so a failure there is a plain traceback. `make test` runs both.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import os
 import shutil
 import threading
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -14,6 +20,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SHARED_DATA = ROOT.parent / "shared" / "ml-100k"
+
+def _in_fastai2_environment() -> bool:
+    try:
+        return metadata.version("fastai").startswith("2.")
+    except metadata.PackageNotFoundError:
+        return False
+
+
+# Each environment collects its own tests (see the docstring).
+IN_FASTAI2 = _in_fastai2_environment()
+collect_ignore_glob = ["test_*.py"] if IN_FASTAI2 else ["fastai2/*"]
+
 # Per cell: a dead or stuck kernel fails the test instead of hanging it.
 CELL_TIMEOUT = 900
 
@@ -86,29 +104,29 @@ def _session_run(tmp_path_factory, data_dir, name, label, **params):
 @pytest.fixture(scope="session")
 def v1_full(tmp_path_factory, data_dir):
     """The faithful notebook with the article's settings on the full data, run once."""
-    return _session_run(tmp_path_factory, data_dir, "movielens-fastai", "v1-full")
+    return _session_run(tmp_path_factory, data_dir, "01_article", "v1-full")
 
 
 @pytest.fixture(scope="session")
 def v1_fast(tmp_path_factory, data_dir):
-    return _session_run(tmp_path_factory, data_dir, "movielens-fastai", "v1-fast", **FAST)
+    return _session_run(tmp_path_factory, data_dir, "01_article", "v1-fast", **FAST)
 
 
 @pytest.fixture(scope="session")
 def v1_fast_again(tmp_path_factory, data_dir):
     """The fast run once more, same seeds: a CPU run must repeat exactly."""
-    return _session_run(tmp_path_factory, data_dir, "movielens-fastai", "v1-fast-again", **FAST)
+    return _session_run(tmp_path_factory, data_dir, "01_article", "v1-fast-again", **FAST)
 
 
 @pytest.fixture(scope="session")
 def port_full(tmp_path_factory, data_dir):
     """The port (fastai 2.8) with its default settings on the full data, run once."""
-    return _session_run(tmp_path_factory, data_dir, "movielens-fastai2", "port-full")
+    return _session_run(tmp_path_factory, data_dir, "02_port", "port-full")
 
 
 @pytest.fixture(scope="session")
 def port_fast(tmp_path_factory, data_dir):
-    return _session_run(tmp_path_factory, data_dir, "movielens-fastai2", "port-fast", **FAST)
+    return _session_run(tmp_path_factory, data_dir, "02_port", "port-fast", **FAST)
 
 
 # The ranking notebook, quick: one fold, no tuning (each grid's first value), few epochs.
@@ -118,7 +136,7 @@ RANKING_FAST = {"folds": [1], "tune": False, "bpr_epochs": 2, "softmax_epochs": 
 
 @pytest.fixture(scope="session")
 def recommending_fast(tmp_path_factory, data_dir):
-    return _session_run(tmp_path_factory, data_dir, "recommending", "recommending-fast", **RANKING_FAST)
+    return _session_run(tmp_path_factory, data_dir, "06_recommending", "recommending-fast", **RANKING_FAST)
 
 
 @pytest.fixture

@@ -88,4 +88,4 @@ def test_every_lock_line_is_pinned():
 def test_readme_binder_badge_opens_the_faithful_notebook():
     readme = (ROOT / "README.md").read_text()
     assert "mybinder.org/v2/gh/" in readme
-    assert "labpath=notebooks%2Fmovielens-fastai.ipynb" in readme
+    assert "labpath=notebooks%2F01_article.ipynb" in readme

@@ -212,7 +212,7 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["movielens-fastai", "movielens-fastai2"])
+@pytest.mark.parametrize("name", ["01_article", "02_port"])
 def test_notebook_runs_in_the_browser(name, browser, jupyter, tmp_path):
     kernelspec = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["metadata"]["kernelspec"]
     output_dir = tmp_path / "output"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import movielens_fastai as mlf
-from movielens_fastai.data import read_checksums, sha256_of
+from movielens_fastai.data.movielens import read_checksums, sha256_of
 
 
 def test_project_checksums_match_the_official_files(data_dir):

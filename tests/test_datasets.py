@@ -8,8 +8,8 @@ import zipfile
 import pandas as pd
 import pytest
 
-from movielens_fastai import datasets
-from movielens_fastai.data import DataError, DownloadError
+from movielens_fastai.data import releases as datasets
+from movielens_fastai.data.movielens import DataError, DownloadError
 
 # (folder inside GroupLens's archive, ratings file, movies file)
 LAYOUT = {
@@ -133,7 +133,7 @@ def test_default_download_checks_grouplens_published_size_and_md5(tmp_path, serv
     body = archive_for("ml-1m")
     base = serve(body)
     monkeypatch.setattr(datasets, "BASE_URL", base)
-    monkeypatch.setattr(datasets, "DATASETS_DIR", tmp_path / "data")
+    monkeypatch.setattr(datasets, "datasets_dir", lambda: tmp_path / "data")
     with pytest.raises(DownloadError) as err:
         datasets.load_dataset("ml-1m")
     assert str(err.value) == (f"{base}/ml-1m.zip: expected 5,917,549 bytes, got {len(body):,} "

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 import movielens_fastai as mlf
-from movielens_fastai.data import read_checksums
+from movielens_fastai.data.movielens import read_checksums
 
 FILES = ("u.data", "u.item")
 

@@ -1,5 +1,6 @@
-"""The canonical-folds benchmark (movielens_fastai.folds): reading the folds, and a fast
-run on u1 that checks the ordering any sound benchmark must show."""
+"""The canonical-folds protocol (movielens_fastai.evaluation.folds) and its report
+(reporting.folds): reading the folds, and a fast run on u1 that checks the ordering any sound
+benchmark must show."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from movielens_fastai import DataError, folds
-from movielens_fastai.folds import MOVIE, USER, read_fold
+from movielens_fastai import DataError
+from movielens_fastai.core import MOVIE, RATING_COLUMNS, USER
+from movielens_fastai.data.splits import FOLDS, read_fold
+from movielens_fastai.evaluation import folds
+from movielens_fastai.models.rating import REGISTRY, RUN_ORDER, RatingMethod
+from movielens_fastai.models.rating.article import dot_model
+from movielens_fastai.reporting.folds import plot_rmse_vs_time, write_results
 
 
 def _pairs(df: pd.DataFrame) -> set[tuple[int, int]]:
@@ -23,11 +29,11 @@ def _pairs(df: pd.DataFrame) -> set[tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def all_pairs(data_dir):
-    ratings = pd.read_csv(data_dir / "u.data", sep="\t", header=None, names=folds.RATING_COLUMNS)
+    ratings = pd.read_csv(data_dir / "u.data", sep="\t", header=None, names=RATING_COLUMNS)
     return _pairs(ratings)
 
 
-@pytest.mark.parametrize("k", folds.FOLDS)
+@pytest.mark.parametrize("k", FOLDS)
 def test_fold_sizes_and_partition(data_dir, all_pairs, k):
     base, test = read_fold(data_dir, k)
     assert list(base.columns) == list(test.columns) == ["User ID", "Movie ID", "Rating", "Timestamp"]
@@ -72,22 +78,20 @@ def test_missing_fold_file(tmp_path):
         read_fold(tmp_path, 1)
 
 
-def test_predictions_are_clipped(monkeypatch):
-    base = pd.DataFrame({USER: [1, 2], MOVIE: [1, 1], "Rating": [5, 1], "Timestamp": [0, 0]})
+def test_predictions_are_clipped():
     test = pd.DataFrame({USER: [1, 2], MOVIE: [2, 2], "Rating": [5, 1], "Timestamp": [0, 0]})
-    monkeypatch.setitem(folds.METHODS, "wild", lambda b, t, seed: np.array([7.0, -3.0]))
-    assert folds.evaluate("wild", base, test, fold=0)["rmse"] == 0.0
+    row = folds.score_predictions("wild", 0, np.array([7.0, -3.0]), test, 0.0)
+    assert row["rmse"] == row["mae"] == 0.0
 
 
 @pytest.fixture(scope="module")
 def quick_u1(data_dir, tmp_path_factory):
     """The fast variant on u1 only: the article's code (fastai v1) for 2 epochs and the baselines."""
-    base, test = read_fold(data_dir, 1)
-    rows = [folds.evaluate(m, base, test, fold=1, seed=0)
+    rows = [folds.score_method(m, data_dir, 1, seed=0)
             for m in ("global_mean", "bias", "surprise_baselineonly")]
-    rows.append(folds.evaluate("fastai1", base, test, fold=1, seed=0, epochs=2))
+    rows.append(folds.score_method("fastai1", data_dir, 1, seed=0, epochs=2))
     out = tmp_path_factory.mktemp("folds")
-    record = folds.write_results(rows, out, seed=0, epochs=2, total_seconds=0.0)
+    record = write_results(rows, out, seed=0, epochs=2, total_seconds=0.0)
     return {r["method"]: r for r in rows}, out, record
 
 
@@ -115,12 +119,20 @@ def test_results_files(quick_u1):
     assert (out / "rmse_vs_time.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_command_line_prints_one_json_row(data_dir):
-    done = subprocess.run([sys.executable, "-m", "movielens_fastai.folds", "bias", "--fold", "2",
-                           "--data-dir", str(data_dir)], cwd=ROOT, capture_output=True, text=True, check=True)
-    row = json.loads(done.stdout)
+def test_bridge_command_line_saves_the_predictions(data_dir, tmp_path):
     base, test = read_fold(data_dir, 2)
-    assert row["rmse"] == pytest.approx(folds.evaluate("bias", base, test, fold=2)["rmse"], abs=1e-12)
+    for name, frame in (("base", base), ("test", test)):
+        frame.to_csv(tmp_path / f"{name}.tsv", sep="\t", header=False, index=False)
+    done = subprocess.run([sys.executable, "-m", "movielens_fastai.evaluation.bridge", "bias",
+                           "--base", str(tmp_path / "base.tsv"), "--test", str(tmp_path / "test.tsv"),
+                           "--out", str(tmp_path / "p.npy")],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    reply = json.loads(done.stdout)
+    assert reply["method"] == "bias" and reply["fit_seconds"] > 0
+    from movielens_fastai.models.rating.baselines import bias
+
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), bias(base, test, 0))
+    row = folds.score_method("bias", data_dir, 2)
     assert (row["method"], row["fold"], row["n_test"]) == ("bias", 2, 20_000)
 
 
@@ -131,7 +143,7 @@ def test_unknown_method_is_refused(data_dir):
 
 def test_the_port_runs_in_its_own_environment(data_dir):
     """Called from this (fastai v1) environment, fastai2 must run in .venv-fastai2."""
-    row = folds.run_one("fastai2", data_dir, 1, seed=0, epochs=1)
+    row = folds.score_method("fastai2", data_dir, 1, seed=0, epochs=1)
     assert (row["method"], row["fold"], row["n_test"]) == ("fastai2", 1, 20_000)
     assert row["rmse"] < 1.1
 
@@ -149,17 +161,17 @@ def test_dot_model_device_is_where_it_trains():
     df = _toy_ratings()
     base, test = df.iloc[:-200], df.iloc[-200:]
     settings = {"epochs": 2, "bs": 32, "lr": 0.05}
-    default = folds.dot_model(base, test, 0, **settings)
-    on_cpu = folds.dot_model(base, test, 0, device=torch.device("cpu"), **settings)
-    other_seed = folds.dot_model(base, test, 1, **settings)
+    default = dot_model(base, test, 0, **settings)
+    on_cpu = dot_model(base, test, 0, device=torch.device("cpu"), **settings)
+    other_seed = dot_model(base, test, 1, **settings)
     np.testing.assert_array_equal(default, on_cpu)
     assert not np.array_equal(default, other_seed)
     assert default.shape == (200,) and ((0 <= default) & (default <= 5.5)).all()
     if torch.cuda.is_available():   # same seed, same start and batch order: close, not bitwise equal
-        on_gpu = folds.dot_model(base, test, 0, device="cuda", **settings)
+        on_gpu = dot_model(base, test, 0, device="cuda", **settings)
         np.testing.assert_allclose(on_gpu, default, atol=1e-3)
     with pytest.raises((RuntimeError, ValueError)):
-        folds.dot_model(base, test, 0, device="no-such-device", **settings)
+        dot_model(base, test, 0, device="no-such-device", **settings)
 
 
 def _label_boxes_after_draw(fig):
@@ -179,7 +191,7 @@ def _assert_legible(summary):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = folds.plot_rmse_vs_time(summary)
+    fig = plot_rmse_vs_time(summary)
     try:
         ax, names, boxes = _label_boxes_after_draw(fig)
         assert sorted(names) == sorted(summary["method"])
@@ -206,3 +218,15 @@ def test_plot_labels_are_legible_when_points_coincide():
     summary = pd.DataFrame({"method": names, "fit_seconds": [30.0, 30.0, 30.0, 31.0, 29.0, 0.001],
                             "rmse": [0.916, 0.916, 0.916, 0.915, 0.917, 1.12]})
     _assert_legible(summary)
+
+
+def test_registry_records_are_consistent():
+    assert RUN_ORDER == [m for m in REGISTRY if REGISTRY[m].default_run]
+    for record in REGISTRY.values():
+        if record.seed_average_of:
+            assert record.seed_average_of[0] in REGISTRY
+        if record.blend_of:
+            components, weights = record.blend_of
+            assert set(components) <= set(REGISTRY) and len(weights) == len(components) + 1
+    with pytest.raises(ValueError, match="environment must be one of"):
+        RatingMethod("x", "baselines", "fastai3", "no such environment")

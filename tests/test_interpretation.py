@@ -5,7 +5,7 @@ import math
 import pytest
 from conftest import run_notebook
 
-NAME = "interpretation"
+NAME = "04_interpretation"
 
 
 @pytest.fixture(scope="module")

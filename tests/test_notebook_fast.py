@@ -1,4 +1,4 @@
-"""fast-fastai.ipynb, short runs: a slice of MovieLens 100K, and the one-parameter switch to the
+"""notebooks/05_fast_fastai.ipynb, short runs: a slice of MovieLens 100K, and the one-parameter switch to the
 ml-1m format (a small stand-in written here: the real archive cannot be fetched in tests)."""
 
 import numpy as np
@@ -10,8 +10,8 @@ QUICK = {"max_ratings": 5000, "epochs": 1, "fast_epochs": 1, "profile_batches": 
 
 @pytest.fixture(scope="module")
 def quick_100k(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("fast-fastai")
-    return run_notebook("fast-fastai", out, data_dir=str(data_dir), **QUICK), out
+    out = tmp_path_factory.mktemp("05_fast_fastai")
+    return run_notebook("05_fast_fastai", out, data_dir=str(data_dir), **QUICK), out
 
 
 def test_quick_run_records_every_comparison(quick_100k):
@@ -61,7 +61,8 @@ def write_ml_1m(folder, n_users=150, n_movies=200, n_ratings=3000, seed=0):
 
 def test_one_parameter_switches_to_another_data_set(tmp_path):
     write_ml_1m(tmp_path / "ml-1m")
-    results = run_notebook("fast-fastai", tmp_path / "out", dataset="ml-1m", data_dir=str(tmp_path / "ml-1m"),
+    results = run_notebook("05_fast_fastai", tmp_path / "out", dataset="ml-1m",
+                           data_dir=str(tmp_path / "ml-1m"),
                            epochs=1, fast_epochs=1, profile_batches=0, compare_port=False)
     assert results["dataset"]["name"] == "ml-1m" and results["dataset"]["ratings"] == 3000
     assert results["dataset"]["valid_rows"] == 300 and results["per_batch_ms"] is None
@@ -70,7 +71,7 @@ def test_one_parameter_switches_to_another_data_set(tmp_path):
 
 
 def test_unknown_data_set_is_refused(tmp_path):
-    error = notebook_error("fast-fastai", tmp_path, dataset="ml-5m")
+    error = notebook_error("05_fast_fastai", tmp_path, dataset="ml-5m")
     assert error == ("ValueError: bad parameters: dataset must be one of ml-100k, ml-latest-small, ml-1m, "
                      "ml-10m, ml-20m, ml-25m, got 'ml-5m'")
-    assert not (tmp_path / "fast-fastai.json").exists()
+    assert not (tmp_path / "05_fast_fastai.json").exists()

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from conftest import notebook_error
 
-NAME = "movielens-fastai"
+NAME = "01_article"
 
 
 def rated_by(data_dir, user_id, max_ratings=None):

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from movielens_fastai.publish import MACHINE_PATH, normalise, publish
+from movielens_fastai.reporting.publish import MACHINE_PATH, normalise, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

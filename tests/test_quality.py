@@ -13,4 +13,4 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
     checked = subprocess.run([str(ruff), "check", "--no-cache", "--show-files", "."], cwd=ROOT,
                              capture_output=True, text=True).stdout
-    assert "movielens-fastai.ipynb" in checked and "movielens_fastai/data.py" in checked
+    assert "01_article.ipynb" in checked and "movielens_fastai/data/movielens.py" in checked

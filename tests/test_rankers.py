@@ -1,35 +1,31 @@
-"""Top-N metrics, protocols and rankers on small data, where answers can be worked out by hand."""
+"""Top-N metrics (evaluation.metrics), protocols (evaluation.topn) and the rankers that need numpy
+and scipy alone (models.topn), on small data where answers can be worked out by hand. The rankers
+trained by fastai 2 or ``implicit`` are tested in tests/fastai2/test_fastai_rankers.py."""
 
-import json
 import math
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from movielens_fastai.rankers import (
-    EASE,
-    ItemKNN,
-    MostPopular,
-    RandomRanker,
-    ease_weights,
-    evaluate,
-    protocol_splits,
-    validation_split,
-)
-from movielens_fastai.ranking import (
+from movielens_fastai.data.splits import stratified_split
+from movielens_fastai.evaluation.metrics import (
     average_precision_at_k,
     catalogue_coverage,
     ranking_metrics,
     recall_at_k,
-    relevant_items,
-    stratified_split,
-    top_k_from_scores,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
+from movielens_fastai.evaluation.topn import (
+    evaluate_ranker,
+    protocol_splits,
+    relevant_items,
+    top_k_unseen,
+    validation_split,
+)
+from movielens_fastai.models.topn.base import RandomRanker, top_k_from_scores
+from movielens_fastai.models.topn.ease import EASE, ease_weights
+from movielens_fastai.models.topn.knn import ItemKNN
+from movielens_fastai.models.topn.popularity import MostPopular
 
 
 def ratings(rows):
@@ -158,8 +154,8 @@ IN_PROCESS = {
 def test_each_ranker_beats_random_and_never_recommends_a_seen_movie(small_fold, name):
     train, test, threshold = small_fold
     ranker = IN_PROCESS[name]()
-    got = evaluate(ranker, train, test, threshold)
-    floor = evaluate(RandomRanker(seed=0), train, test, threshold)
+    got = evaluate_ranker(ranker, train, test, threshold)
+    floor = evaluate_ranker(RandomRanker(seed=0), train, test, threshold)
     assert got["n_users"] == floor["n_users"] > 200
     assert got["ndcg_at_k"] > 2 * floor["ndcg_at_k"], (name, got, floor)
     lists = {u: m.tolist() for u, m in ranker.recommend(ranker.users, k=10).items()}
@@ -176,37 +172,11 @@ def check_lists(lists, train):
 
 def test_ease_beats_most_popular(small_fold):
     train, test, threshold = small_fold
-    popular = evaluate(MostPopular(), train, test, threshold)["ndcg_at_k"]
-    assert evaluate(EASE(l2=200.0), train, test, threshold)["ndcg_at_k"] > 1.3 * popular
-
-
-@pytest.fixture(scope="module")
-def fastai2_report(data_dir, tmp_path_factory):
-    """The rankers that need fastai 2 or ``implicit``, run once in .venv-fastai2."""
-    out = tmp_path_factory.mktemp("rankers") / "report.json"
-    python = ROOT / ".venv-fastai2" / "bin" / "python"
-    subprocess.run([str(python), str(ROOT / "tests" / "fastai2_rankers.py"), str(data_dir), str(out)],
-                   check=True, cwd=ROOT, timeout=600)
-    return json.loads(out.read_text())
-
-
-@pytest.mark.parametrize("name", ["implicit ALS", "BPR", "rating model", "blend"])
-def test_fastai2_rankers_beat_random_repeat_and_skip_seen_movies(fastai2_report, small_fold, name):
-    train, _, _ = small_fold
-    got, floor = fastai2_report[name], fastai2_report["random"]
-    assert got["n_users"] == floor["n_users"] > 200
-    assert got["ndcg_at_k"] > 2 * floor["ndcg_at_k"], (name, got, floor)
-    assert got["repeats"], f"{name}: two fits with the same seed disagree"
-    check_lists({int(u): m for u, m in got["lists"].items()}, train)
-
-
-def test_bpr_trained_by_fastai_beats_most_popular(fastai2_report):
-    assert fastai2_report["BPR"]["ndcg_at_k"] > fastai2_report["most popular"]["ndcg_at_k"]
+    popular = evaluate_ranker(MostPopular(), train, test, threshold)["ndcg_at_k"]
+    assert evaluate_ranker(EASE(l2=200.0), train, test, threshold)["ndcg_at_k"] > 1.3 * popular
 
 
 def test_scorer_gives_the_same_list_as_recommend(small_fold):
-    from movielens_fastai.ranking import top_k_unseen
-
     train, _, _ = small_fold
     ranker = EASE(l2=100.0).fit(train)
     assert top_k_unseen(ranker.scorer(), train, 7, k=10).tolist() == ranker.recommend([7], k=10)[7].tolist()

@@ -1,4 +1,5 @@
-"""Ranking metrics on tiny data, where every answer can be worked out by hand."""
+"""Ranking metrics (evaluation.metrics) and judging a scorer's lists (evaluation.topn) on tiny data,
+where every answer can be worked out by hand."""
 
 import math
 
@@ -6,15 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movielens_fastai.ranking import (
+from movielens_fastai.evaluation.metrics import ndcg_at_k, precision_at_k
+from movielens_fastai.evaluation.topn import (
     evaluate_ranking,
     evaluate_within_rated,
-    ndcg_at_k,
-    popularity_scorer,
-    precision_at_k,
     top_k_for_users,
     top_k_unseen,
 )
+from movielens_fastai.models.topn.popularity import popularity_scorer
 
 
 def ratings(rows):

@@ -52,7 +52,7 @@ def test_predictions_table_has_titles_and_differences():
 
 
 def test_recommend_next_ranks_unseen_movies_with_a_ranker():
-    from movielens_fastai.rankers import MostPopular
+    from movielens_fastai.models.topn.popularity import MostPopular
 
     # Counts: movie 1, 2, 3 -> 2 ratings each; 4 and 5 -> 1. User 2 rated 3 only.
     recs = mlf.recommend_next(RATINGS, MOVIES, user_id=2, n=3, ranker=MostPopular())

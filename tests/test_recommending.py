@@ -1,4 +1,4 @@
-"""notebooks/recommending.ipynb, quick run (one fold, no tuning, few epochs): its results file."""
+"""notebooks/06_recommending.ipynb, quick run (one fold, no tuning, few epochs): its results file."""
 
 import pandas as pd
 import pytest

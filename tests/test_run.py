@@ -63,7 +63,7 @@ def test_jovian_on_with_key_but_offline_fails_fast(tmp_path, monkeypatch):
     monkeypatch.setattr(creds, "CONFIG_DIR", str(tmp_path / ".jovian"))
     (tmp_path / ".jovian").mkdir()
     (tmp_path / ".jovian" / "credentials.json").write_text(json.dumps({"API_KEY": "k"}))
-    monkeypatch.setattr(mlf.run, "JOVIAN_API_URL", "https://127.0.0.1:9/")  # nothing listens there
+    monkeypatch.setattr(mlf.lesson, "JOVIAN_API_URL", "https://127.0.0.1:9/")  # nothing listens there
     with pytest.raises(RuntimeError, match="cannot be reached"):
         mlf.commit_to_jovian(True, notebook="movielens-fastai.ipynb", connect_timeout=2)
 

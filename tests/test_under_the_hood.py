@@ -7,7 +7,7 @@ from conftest import run_notebook
 
 from movielens_fastai import validation_indices
 
-NAME = "under-the-hood"
+NAME = "03_under_the_hood"
 
 
 @pytest.fixture(scope="module")
