@@ -133,6 +133,16 @@ def test_readme_is_a_front_page():
     assert "make test" in first, f"`make test` is not a command in README's first {FIRST_SCREEN} lines"
 
 
+def test_readme_setup_figures_equal_the_routes_results():
+    """The time and disk the two commands' environments take, as benchmarks/run.py routes measured them."""
+    routes = json.loads((ROOT / "benchmarks" / "results" / "routes.json").read_text())["routes"]
+    first = "\n".join(README.read_text().splitlines()[:FIRST_SCREEN])
+    for route in ("default", "cpu"):
+        minutes, seconds = divmod(routes[route]["install_seconds"], 60)
+        for figure in (f"{minutes} min {seconds} s", f"{routes[route]['total_disk_mib'] / 1024:.1f} GB"):
+            assert figure in first, f"{route} route: {figure} (routes.json) not in README's first screen"
+
+
 def test_readme_links_every_docs_page():
     readme = README.read_text()
     for page in sorted((ROOT / "docs").glob("*.md")):
