@@ -3,7 +3,7 @@ write what they scored and how long they took.
 
     .venv/bin/python benchmarks/run.py split     # the article's 10% split, several seeds
     .venv/bin/python benchmarks/run.py folds     # the canonical u1-u5 folds, peers included
-    .venv/bin/python benchmarks/run.py claimed   # README's claimed-vs-reproduced table from `make run`
+    .venv/bin/python benchmarks/run.py claimed   # claimed.json and README's table, from `make run`'s output/
 
 ``folds`` runs every method of ``movielens_fastai.folds`` (the article's model, the port,
 plain PyTorch, baselines and Surprise's SVD, SVD++ and BaselineOnly) on u1-u5, one at a
@@ -19,7 +19,14 @@ project and records its install time and disk use.
 ``split`` runs the notebooks themselves through papermill (so it measures exactly what
 a reader runs) with the validation split fixed (seed 42) and the training seed varied,
 and writes ``benchmarks/results/split.json`` and ``split.md``; ``--readme`` also puts
-the table into README.md between its ``benchmark:split`` markers.
+the table between its ``benchmark:split`` markers, in whichever page has them (README.md or
+docs/*.md: see ``put_between_markers``).
+
+``claimed`` reads what ``make run`` left in output/ (``01_article.json`` and ``02_port.json``, which
+the notebooks write themselves), writes ``benchmarks/results/claimed.json`` (the article's claim
+beside both runs: validation MSE, fit seconds, versions, device, date, command) and renders
+README's ``benchmark:claimed`` table from that file; ``--table-only`` renders it from the
+committed claimed.json without reading output/.
 
 ``ranking`` runs notebooks/recommending.ipynb (every ranker, both top-N protocols, settings
 chosen on validation slices) through papermill into ``output/recommending.ipynb`` and writes
@@ -115,7 +122,7 @@ def run_folds(args) -> None:
     table = (Path(args.out) / "folds.md").read_text()
     print(f"{total:.0f} s in all; results in {args.out}\n\n{table}")
     if args.readme:
-        put_in_readme("folds", table)
+        put_between_markers("folds", table)
 
 
 def machine() -> str:
@@ -174,21 +181,58 @@ def split_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-ARTICLE_ROW = "| the article (fastai v1) | about 0.82 | 15 s | GTX 1080Ti | 2019 | |"
+# The article's claim (the 2019 post: fastai v1 on a GTX 1080Ti), kept beside every rerun.
+ARTICLE_CLAIM = {"label": "the article (fastai v1)", "valid_mse": 0.82, "approximate": True,
+                 "fit_seconds": 15, "epochs": 5, "device": "GTX 1080Ti", "date": "2019",
+                 "source": "the 2019 article"}
+# (name, notebook) for the two rows `make run` measures: its results file is output/<notebook>.json.
+CLAIMED_RUNS = (("original", "01_article"), ("port", "02_port"))
+CLAIMED_PROTOCOL = (
+    "`make run`: each notebook with its parameters cell as committed (the article's settings: valid_pct 0.1 "
+    "with seed 42, i.e. 10,000 validation ratings; train_seed 42; 40 factors; y_range (0, 5.5); wd 0.1; "
+    "fit_one_cycle(5, 0.01); batches of 64), the full MovieLens 100K")
 
 
-def claimed_table(output: Path = ROOT / "output") -> str:
-    """The article's claim next to what `make run` measured (read from the notebooks' JSON)."""
-    lines = ["| | validation MSE | fit (5 epochs) | hardware | date | command |",
-             "|---|---|---|---|---|---|", ARTICLE_ROW]
-    for name, label in (("movielens-fastai", "original, fastai {fastai}"),
-                        ("movielens-fastai2", "port, fastai {fastai}")):
-        path = output / f"{name}.json"
+def claimed_results(output: Path = ROOT / "output") -> dict:
+    """claimed.json: the article's claim and what the two notebooks of `make run` recorded."""
+    rows = []
+    for name, notebook in CLAIMED_RUNS:
+        path = output / f"{notebook}.json"
+        if not path.exists():
+            raise SystemExit(f"{path} not found: run `make run` first (it writes output/{notebook}.json)")
         r = json.loads(path.read_text())
-        date = datetime.date.fromtimestamp(path.stat().st_mtime).isoformat()
-        lines.append(f"| {label.format(**r['versions'])} | {r['valid_mse']:.4f} | {r['fit_seconds']:.0f} s "
-                     f"| {r['device']} | {date} | `make run` |")
+        date = r.get("date") or datetime.datetime.fromtimestamp(
+            path.stat().st_mtime, datetime.timezone.utc).date().isoformat()
+        rows.append({"name": name, "notebook": notebook, "valid_mse": r["valid_mse"],
+                     "fit_seconds": r["fit_seconds"], "epochs": r.get("parameters", {}).get("epochs"),
+                     "versions": r["versions"], "device": r["device"], "date": date,
+                     "command": "make run", "source": f"output/{notebook}.json"})
+    return {"suite": "claimed", "protocol": CLAIMED_PROTOCOL, "article": ARTICLE_CLAIM, "rows": rows}
+
+
+def claimed_table(claimed: dict) -> str:
+    """README's claimed-vs-reproduced table, from claimed.json."""
+    a = claimed["article"]
+    lines = ["| | validation MSE | fit (5 epochs) | hardware | date | command |",
+             "|---|---|---|---|---|---|",
+             f"| {a['label']} | {'about ' if a.get('approximate') else ''}{a['valid_mse']} "
+             f"| {a['fit_seconds']} s | {a['device']} | {a['date']} | |"]
+    for r in claimed["rows"]:
+        lines.append(f"| {r['name']}, fastai {r['versions']['fastai']} | {r['valid_mse']:.4f} "
+                     f"| {r['fit_seconds']:.0f} s | {r['device']} | {r['date']} | `{r['command']}` |")
+    lines += ["", "Generated by `benchmarks/run.py claimed` from `benchmarks/results/claimed.json`."]
+    if claimed.get("carried_over"):
+        lines[-1] += f" Its measured rows are carried over {claimed['carried_over']}, not rerun yet."
     return "\n".join(lines) + "\n"
+
+
+def run_claimed(table_only: bool, out: Path = RESULTS) -> None:
+    path = Path(out) / "claimed.json"
+    if not table_only:
+        write_json_atomically(path, claimed_results())
+    table = claimed_table(json.loads(path.read_text()))
+    print(table)
+    put_between_markers("claimed", table)
 
 
 METRICS = [("precision_at_k", "P@10"), ("recall_at_k", "R@10"), ("ndcg_at_k", "NDCG@10"),
@@ -251,15 +295,41 @@ def ranking_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def put_in_readme(marker: str, table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+def marked_pages(root: Path = ROOT) -> list[Path]:
+    """The pages that hold generated tables: README.md and docs/*.md."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def put_between_markers(marker: str, table: str, root: Path = ROOT) -> Path:
+    """Write table between <!-- benchmark:MARKER --> and <!-- /benchmark:MARKER --> in the one page
+    of README.md and docs/*.md that has them; return that page. The page is replaced whole (a
+    temporary file renamed over it), so a reader never sees half of it."""
     start, end = f"<!-- benchmark:{marker} -->", f"<!-- /benchmark:{marker} -->"
-    if start not in text or end not in text:
-        raise SystemExit(f"{readme}: markers {start} ... {end} not found")
+    texts = {page: page.read_text() for page in marked_pages(root) if page.exists()}
+    found = {page: text for page, text in texts.items() if start in text or end in text}
+    where = "README.md or docs/*.md"
+    if not found:
+        raise SystemExit(f"benchmark:{marker}: markers {start} ... {end} not found in {where}")
+    places = sum(text.count(start) + text.count(end) for text in found.values())
+    if len(found) > 1 or places > 2:
+        names = ", ".join(str(page.relative_to(root)) for page in found)
+        raise SystemExit(f"benchmark:{marker}: markers found in several places ({names}); "
+                         f"keep exactly one {start} ... {end} pair in {where}")
+    (page, text), = found.items()
+    if start not in text or end not in text or text.index(end) < text.index(start):
+        raise SystemExit(f"benchmark:{marker}: {page.relative_to(root)} needs {start} followed by {end}")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{table}{end}{tail}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{page.name}.", dir=page.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{head}{start}\n{table}{end}{tail}")
+        os.chmod(tmp, page.stat().st_mode & 0o777)
+        os.replace(tmp, page)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return page
 
 
 MEMORY_NOTEBOOKS = {"01_article": "movielens-fastai", "02_port": "movielens-fastai2"}
@@ -388,13 +458,14 @@ def routes_table(results: dict) -> str:
 
 
 def record(suite: str, results: dict, to_table, out: Path, readme: bool) -> None:
-    """A suite's figures: <suite>.json and its table <suite>.md in out, printed, and in README if asked."""
+    """A suite's figures: <suite>.json and its table <suite>.md in out, printed, and between the suite's
+    markers (README.md or docs/*.md) if asked."""
     write_json_atomically(out / f"{suite}.json", results)
     table = to_table(results)
     (out / f"{suite}.md").write_text(table)
     print(table)
     if readme:
-        put_in_readme(suite, table)
+        put_between_markers(suite, table)
 
 
 def main(argv=None) -> None:
@@ -404,7 +475,10 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
     parser.add_argument("--data-dir", default=None,
                         help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
-    parser.add_argument("--readme", action="store_true", help="also update README.md's table")
+    parser.add_argument("--readme", action="store_true",
+                        help="also write the table between its markers (README.md or docs/*.md)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="claimed suite: render README's table from claimed.json, without output/")
     parser.add_argument("--folds", default="1,2,3,4,5", help="folds and ranking suites: e.g. 1 or 1,2")
     parser.add_argument("--methods", default=None, help="folds suite: comma-separated (default: all)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -423,7 +497,7 @@ def main(argv=None) -> None:
         record("ranking", run_ranking(args), ranking_table, Path(args.out), args.readme)
         return
     if args.suite == "claimed":
-        put_in_readme("claimed", claimed_table())
+        run_claimed(args.table_only, Path(args.out))
         return
     if args.suite == "memory":
         record("memory", run_memory(args.data_dir), memory_table, RESULTS, args.readme)
