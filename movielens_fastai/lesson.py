@@ -40,7 +40,7 @@ def quiet_known_warnings() -> None:
     """Silence exactly ``KNOWN_WARNINGS`` (message regex and category), nothing more.
 
     The filters go first in ``warnings.filters``; neither fastai v1 nor fastai 2 resets them
-    when imported (tests/test_run.py checks, after importing fastai)."""
+    when imported (tests/test_core_and_lesson.py checks, after importing fastai)."""
     for message, category in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
 
