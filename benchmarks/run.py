@@ -1,42 +1,34 @@
-"""Benchmarks, not tests: run the project's models several times on one machine and
-write what they scored and how long they took.
+"""Benchmarks, not tests: run the project's models on one machine and write what they scored, how
+long they took and what they needed. Each suite writes ``<suite>.json`` (its figures, the machine,
+the versions of the processes that trained, the date) and ``<suite>.md`` (its table) into ``--out``
+(default ``benchmarks/results/``); ``--docs`` also writes the table between the suite's markers in
+README.md or docs/*.md. Run from the project's root with ``.venv/bin/python benchmarks/run.py SUITE``:
 
-    .venv/bin/python benchmarks/run.py split     # the article's 10% split, several seeds
-    .venv/bin/python benchmarks/run.py folds     # the canonical u1-u5 folds, peers included
-    .venv/bin/python benchmarks/run.py claimed   # claimed.json and README's table, from `make run`'s output/
-
-``folds`` runs every method of ``movielens_fastai.folds`` (the article's model, the port,
-plain PyTorch, baselines and Surprise's SVD, SVD++ and BaselineOnly) on u1-u5, one at a
-time, each in its own environment, and writes ``folds.json``, ``folds.md`` and
-``rmse_vs_time.png``; ``--folds 1 --methods plain_torch,bias --epochs 2`` is a quick run.
-
-``memory`` runs the original and the port with the article's settings and samples the
-memory of each notebook's kernel and its worker processes (proportional set size, so pages
-they share count once), against Binder's 2 GB; ``routes`` builds each way of installing
-(``make setup`` and ``make setup TORCH=cpu``) from scratch in a temporary copy of the
-project and records its install time and disk use.
-
-``split`` runs the notebooks themselves through papermill (so it measures exactly what
-a reader runs) with the validation split fixed (seed 42) and the training seed varied,
-and writes ``benchmarks/results/split.json`` and ``split.md``; ``--readme`` also puts
-the table between its ``benchmark:split`` markers, in whichever page has them (README.md or
-docs/*.md: see ``put_between_markers``).
-
-``claimed`` reads what ``make run`` left in output/ (``01_article.json`` and ``02_port.json``, which
-the notebooks write themselves), writes ``benchmarks/results/claimed.json`` (the article's claim
-beside both runs: validation MSE, fit seconds, versions, device, date, command) and renders
-README's ``benchmark:claimed`` table from that file; ``--table-only`` renders it from the
-committed claimed.json without reading output/.
-
-``ranking`` runs notebooks/recommending.ipynb (every ranker, both top-N protocols, settings
-chosen on validation slices) through papermill into ``output/recommending.ipynb`` and writes
-``benchmarks/results/ranking.json`` (one row per method and protocol: each metric, fit
-seconds) and ``ranking.md``; ``--readme`` puts the tables between the ``benchmark:ranking``
-markers. ``--folds 1 --no-tune`` is a quick run.
-
-``scale`` (``benchmarks/scale.py``) trains on 1M, 10M and 25M synthetic MovieLens-shaped ratings:
-seconds per epoch and peak memory of the fast fastai path and of plain PyTorch, into ``scale.json``,
-``scale.md`` and ``scale.png``; ``--sizes 200000`` is a quick run.
+``claimed``   the article's claim beside what ``make run`` measured: reads ``output/01_article.json``
+              and ``output/02_port.json`` (the notebooks write them), writes ``claimed.json`` and
+              README's table (``--table-only``: the table from the committed ``claimed.json``).
+``split``     the article's split (fastai v1's ``valid_pct=0.1, seed=42``), training seeds ``--seeds``
+              (default 0-4): the notebooks themselves through papermill, so it measures exactly what a
+              reader runs: 01_article (fastai v1), 02_port (fastai 2.8), 03_under_the_hood (the
+              plain PyTorch loop, the article's recipe and the fast configuration) and
+              05_fast_fastai (the fast path through fastai's Learner and its plain twin, each with the
+              port's recipe and the fast configuration).
+``folds``     the canonical u1-u5 folds (``--folds``): every method of the rating registry's default
+              run (``movielens_fastai.models.rating.RUN_ORDER``: the global mean and biases, Surprise's
+              BaselineOnly, SVD and SVD++, myFM's vanilla, extended and ordered-probit FMs, the
+              project's fastai factorization machines and their blend, fastai v1 and plain PyTorch;
+              ``--methods`` names others, such as ``fastai2`` and ``tuned``), each in its own
+              environment; also ``rmse_vs_time.png``. ``--folds 1 --methods plain_torch,bias
+              --epochs 2`` is a quick run.
+``ranking``   notebooks/06_recommending.ipynb (every ranker on both top-N protocols, settings chosen
+              on validation slices) through papermill. ``--folds 1 --no-tune`` is a quick run.
+``memory``    01_article and 02_port with the article's settings, the peak memory of each kernel and
+              its workers (proportional set size) against Binder's 2 GB.
+``routes``    each way of installing (``--routes``: ``make setup``, ``make setup TORCH=cpu``) from
+              scratch in a copy of the project: install time and disk.
+``scale``     1M, 10M and 25M synthetic MovieLens-shaped ratings (``--sizes``): seconds per epoch and
+              peak memory of the fast fastai path and of plain PyTorch (``benchmarks/scale.py``, each
+              configuration in its own fastai 2 process); also ``scale.png``.
 """
 
 from __future__ import annotations
@@ -57,72 +49,67 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
-from movielens_fastai.core import environment, write_json_atomically  # noqa: E402
+from movielens_fastai.core import environment, write_json_atomically, write_text_atomically  # noqa: E402
+from movielens_fastai.reporting.markers import put_between_markers  # noqa: E402
 
 os.environ.setdefault("JUPYTER_PATH", os.pathsep.join(
     str(ROOT / venv / "share" / "jupyter") for venv in (".venv", ".venv-fastai2")))
 
-# method -> (notebook, kernel, extra parameters, how to read (MSE, fit seconds) from its results)
+# The split suite's rows: label -> (notebook, kernel, extra parameters, how to read (MSE, fit seconds)
+# from the notebook's results). Each notebook runs once per seed; rows of one notebook share that run.
+FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0, "scale_ratings": 0}
 SPLIT_METHODS = {
-    "fastai 1.0.61 (the article's code)": (
+    "fastai 1.0.61, the article's code (01_article)": (
         "01_article", "movielens-fastai", {},
         lambda r: (r["valid_mse"], r["fit_seconds"])),
-    "fastai 2.8.12 (the port)": (
+    "fastai 2.8.12, the port (02_port)": (
         "02_port", "movielens-fastai2", {},
         lambda r: (r["valid_mse"], r["fit_seconds"])),
-    "plain PyTorch, the same recipe": (
+    "plain PyTorch loop, fastai v1's recipe (03_under_the_hood)": (
         "03_under_the_hood", "movielens-fastai", {"compare_fastai": False},
         lambda r: (r["plain"]["valid_mse"], r["plain"]["fit_seconds"])),
-    "plain PyTorch, fast configuration": (
+    "plain PyTorch loop, fast configuration (03_under_the_hood)": (
         "03_under_the_hood", "movielens-fastai", {"compare_fastai": False},
         lambda r: (r["fast"]["per_seed"][0]["valid_mse"], r["fast"]["per_seed"][0]["fit_seconds"])),
-}
-
-# fast-fastai.ipynb: fastai 2.8's Learner fed by tensor-slice loaders (movielens_fastai.fastai_data), the
-# same recipe as a plain PyTorch loop in the same kernel, and the fast configuration through fastai.
-FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0, "scale_ratings": 0}
-SPLIT_METHODS.update({
-    "fastai 2.8.12, fast path (tensor slices, lean learner)": (
+    "fastai 2.8.12, fast path, the port's recipe (05_fast_fastai)": (
         "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["fast_path"]["valid_mse"], r["runs"]["fast_path"]["fit_seconds"])),
-    "plain PyTorch, fastai 2's recipe (fast-fastai notebook)": (
+    "plain PyTorch loop, the port's recipe (05_fast_fastai)": (
         "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["plain_pytorch"]["valid_mse"], r["runs"]["plain_pytorch"]["fit_seconds"])),
-    "fastai 2.8.12, fast path, fast configuration": (
+    "fastai 2.8.12, fast path, fast configuration (05_fast_fastai)": (
         "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["fast_config"]["valid_mse"], r["runs"]["fast_config"]["fit_seconds"])),
-    "plain PyTorch, fast configuration (fast-fastai notebook)": (
+    "plain PyTorch loop, fast configuration (05_fast_fastai)": (
         "05_fast_fastai", "movielens-fastai2", FAST_FASTAI_SPLIT,
         lambda r: (r["runs"]["fast_config_plain_pytorch"]["valid_mse"],
                    r["runs"]["fast_config_plain_pytorch"]["fit_seconds"])),
-})
-# `split-fast`: only the fast-fastai rows (one notebook run per seed), written to split-fast.json /
-# split-fast.md and README's benchmark:split-fast table; a much shorter run than `split`.
-FAST_SPLIT_ROWS = list(SPLIT_METHODS)[-4:]
+}
 
 
 def run_folds(args) -> None:
+    """The u1-u5 benchmark; its files are written after every method, so a run cut short still
+    leaves the methods it finished."""
     from movielens_fastai.data.movielens import resolve_data_dir
     from movielens_fastai.evaluation.folds import RUN_ORDER, run_benchmark
     from movielens_fastai.reporting.folds import write_results
 
     methods = args.methods.split(",") if args.methods else RUN_ORDER
-    seed = int(args.seeds.split(",")[0])
+    seed = args.seeds[0]
     started = time.perf_counter()
 
-    def checkpoint(rows):   # the methods done so far, so a run cut short still leaves its results
+    def checkpoint(rows):
         write_results(rows, args.out, seed=seed, epochs=args.epochs,
-                            total_seconds=time.perf_counter() - started)
+                      total_seconds=time.perf_counter() - started)
 
-    rows = run_benchmark(resolve_data_dir(args.data_dir), methods,
-                               [int(f) for f in args.folds.split(",")], seed=seed, epochs=args.epochs,
-                               checkpoint=checkpoint)
+    rows = run_benchmark(resolve_data_dir(args.data_dir), methods, args.folds, seed=seed, epochs=args.epochs,
+                         checkpoint=checkpoint)
     total = time.perf_counter() - started
     write_results(rows, args.out, seed=seed, epochs=args.epochs, total_seconds=total)
-    table = (Path(args.out) / "folds.md").read_text()
+    table = (args.out / "folds.md").read_text()
     print(f"{total:.0f} s in all; results in {args.out}\n\n{table}")
-    if args.readme:
-        put_between_markers("folds", table)
+    if args.docs:
+        put_between_markers("folds", table, ROOT)
 
 
 def machine() -> str:
@@ -136,6 +123,7 @@ def run_split(seeds: list[int], data_dir: str | None, methods: dict | None = Non
     methods = SPLIT_METHODS if methods is None else methods
     runs: dict[str, list[dict]] = {name: [] for name in methods}
     cache: dict[tuple[str, int], dict] = {}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             for name, (notebook, kernel, extra, read) in methods.items():
@@ -147,7 +135,8 @@ def run_split(seeds: list[int], data_dir: str | None, methods: dict | None = Non
                         params["fast_seeds"] = [seed]
                     if data_dir:
                         params["data_dir"] = data_dir
-                    print(f"{notebook} seed {seed} ...", flush=True)
+                    print(f"[{time.perf_counter() - started:5.0f} s] seed {seed} ({seeds.index(seed) + 1}/"
+                          f"{len(seeds)}): {notebook} ...", flush=True)
                     papermill.execute_notebook(
                         str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out / "run.ipynb"),
                         parameters=params, kernel_name=kernel, cwd=str(ROOT / "notebooks"),
@@ -226,13 +215,18 @@ def claimed_table(claimed: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_claimed(table_only: bool, out: Path = RESULTS) -> None:
+def run_claimed(table_only: bool, out: Path = RESULTS, docs: bool = True) -> None:
+    """claimed.json in ``out`` from `make run`'s output/, then its table (in README when ``docs``)."""
     path = Path(out) / "claimed.json"
     if not table_only:
         write_json_atomically(path, claimed_results())
+    elif not path.exists():
+        raise SystemExit(f"{path} not found: --table-only renders the table from an existing claimed.json")
     table = claimed_table(json.loads(path.read_text()))
+    write_text_atomically(Path(out) / "claimed.md", table)
     print(table)
-    put_between_markers("claimed", table)
+    if docs:
+        put_between_markers("claimed", table, ROOT)
 
 
 METRICS = [("precision_at_k", "P@10"), ("recall_at_k", "R@10"), ("ndcg_at_k", "NDCG@10"),
@@ -242,7 +236,7 @@ METRICS = [("precision_at_k", "P@10"), ("recall_at_k", "R@10"), ("ndcg_at_k", "N
 def run_ranking(args) -> dict:
     import papermill
 
-    params = {"folds": [int(f) for f in args.folds.split(",")], "tune": not args.no_tune}
+    params = {"folds": args.folds, "tune": not args.no_tune}
     if args.data_dir:
         params["data_dir"] = args.data_dir
     out = ROOT / "output"
@@ -293,43 +287,6 @@ def ranking_table(results: dict) -> str:
                 lines.append(f"| {name}, published by Recommenders | | | {ndcg:.3f} | | | |")
         lines.append("")
     return "\n".join(lines)
-
-
-def marked_pages(root: Path = ROOT) -> list[Path]:
-    """The pages that hold generated tables: README.md and docs/*.md."""
-    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-
-
-def put_between_markers(marker: str, table: str, root: Path = ROOT) -> Path:
-    """Write table between <!-- benchmark:MARKER --> and <!-- /benchmark:MARKER --> in the one page
-    of README.md and docs/*.md that has them; return that page. The page is replaced whole (a
-    temporary file renamed over it), so a reader never sees half of it."""
-    start, end = f"<!-- benchmark:{marker} -->", f"<!-- /benchmark:{marker} -->"
-    texts = {page: page.read_text() for page in marked_pages(root) if page.exists()}
-    found = {page: text for page, text in texts.items() if start in text or end in text}
-    where = "README.md or docs/*.md"
-    if not found:
-        raise SystemExit(f"benchmark:{marker}: markers {start} ... {end} not found in {where}")
-    places = sum(text.count(start) + text.count(end) for text in found.values())
-    if len(found) > 1 or places > 2:
-        names = ", ".join(str(page.relative_to(root)) for page in found)
-        raise SystemExit(f"benchmark:{marker}: markers found in several places ({names}); "
-                         f"keep exactly one {start} ... {end} pair in {where}")
-    (page, text), = found.items()
-    if start not in text or end not in text or text.index(end) < text.index(start):
-        raise SystemExit(f"benchmark:{marker}: {page.relative_to(root)} needs {start} followed by {end}")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{page.name}.", dir=page.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{head}{start}\n{table}{end}{tail}")
-        os.chmod(tmp, page.stat().st_mode & 0o777)
-        os.replace(tmp, page)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return page
 
 
 MEMORY_NOTEBOOKS = {"01_article": "movielens-fastai", "02_port": "movielens-fastai2"}
@@ -440,7 +397,7 @@ ROUTE_NEEDS = {
 
 
 def routes_table(results: dict) -> str:
-    lines = [f"Measured by `benchmarks/run.py routes --readme`: each route built from scratch in a copy "
+    lines = [f"Measured by `benchmarks/run.py routes --docs`: each route built from scratch in a copy "
              f"of the project, packages from a local mirror of PyPI; {results['machine']}, "
              f"{results['date']}.", "",
              "| route | command | disk (`.venv` + `.venv-fastai2`) | install time | needs |",
@@ -457,70 +414,91 @@ def routes_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(suite: str, results: dict, to_table, out: Path, readme: bool) -> None:
-    """A suite's figures: <suite>.json and its table <suite>.md in out, printed, and between the suite's
-    markers (README.md or docs/*.md) if asked."""
+def record(suite: str, results: dict, to_table, out: Path, docs: bool) -> None:
+    """A suite's figures: <suite>.json and its table <suite>.md in ``out``, printed, and between the
+    suite's markers (README.md or docs/*.md) when ``docs``."""
     write_json_atomically(out / f"{suite}.json", results)
     table = to_table(results)
-    (out / f"{suite}.md").write_text(table)
+    write_text_atomically(out / f"{suite}.md", table)
     print(table)
-    if readme:
-        put_between_markers(suite, table)
+    if docs:
+        put_between_markers(suite, table, ROOT)
+
+
+SUITES = ("claimed", "split", "folds", "ranking", "memory", "routes", "scale")
+# Options that mean something to some suites only: passing one to another suite is an error, not a
+# silent no-op.
+ONLY_FOR = {"seeds": ("split", "folds"), "folds": ("folds", "ranking"), "methods": ("folds",),
+            "epochs": ("folds",), "no_tune": ("ranking",), "routes": ("routes",), "sizes": ("scale",),
+            "table_only": ("claimed",), "data_dir": ("split", "folds", "ranking", "memory")}
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("suite", choices=SUITES)
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the suite's <suite>.json, <suite>.md (and plots); created if "
+                             "missing (default: benchmarks/results)")
+    parser.add_argument("--docs", action="store_true",
+                        help="also write the table between the suite's markers in README.md or docs/*.md")
+    parser.add_argument("--data-dir", default=None,
+                        help="MovieLens 100K folder (default: $MOVIELENS_DIR, else ml-100k/, downloaded)")
+    parser.add_argument("--seeds", type=_ints, default=None,
+                        help="training seeds, e.g. 0,1,2 (split: default 0-4; folds: the first, default 0)")
+    parser.add_argument("--folds", type=_ints, default=None,
+                        help="canonical folds, e.g. 1 or 1,2 (default 1-5)")
+    parser.add_argument("--methods", default=None,
+                        help="folds: comma-separated methods of the rating registry (default: its "
+                             "default run)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="folds: epochs of the neural methods (quick runs)")
+    parser.add_argument("--no-tune", action="store_true",
+                        help="ranking: each grid's first setting instead of choosing on validation slices")
+    parser.add_argument("--routes", default="default,cpu", help="routes: which builds, comma-separated")
+    parser.add_argument("--sizes", type=_ints, default=None,
+                        help="scale: ratings per set, e.g. 1000000,10000000")
+    parser.add_argument("--table-only", action="store_true",
+                        help="claimed: README's table from the committed claimed.json, without output/")
+    args = parser.parse_args(argv)
+    defaults = parser.parse_args([args.suite])
+    for option, suites in ONLY_FOR.items():
+        if args.suite not in suites and getattr(args, option) != getattr(defaults, option):
+            parser.error(f"--{option.replace('_', '-')} applies to {', '.join(suites)}, not {args.suite}")
+    args.seeds = args.seeds or ([0, 1, 2, 3, 4] if args.suite == "split" else [0])
+    args.folds = args.folds or [1, 2, 3, 4, 5]
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("suite", choices=["split", "split-fast", "folds", "claimed", "memory", "routes",
-                                          "ranking", "scale"])
-    parser.add_argument("--seeds", default="0,1,2", help="training seeds (split suite)")
-    parser.add_argument("--data-dir", default=None,
-                        help="MovieLens folder (default: $MOVIELENS_DIR, else ml-100k/)")
-    parser.add_argument("--readme", action="store_true",
-                        help="also write the table between its markers (README.md or docs/*.md)")
-    parser.add_argument("--table-only", action="store_true",
-                        help="claimed suite: render README's table from claimed.json, without output/")
-    parser.add_argument("--folds", default="1,2,3,4,5", help="folds and ranking suites: e.g. 1 or 1,2")
-    parser.add_argument("--methods", default=None, help="folds suite: comma-separated (default: all)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="folds suite: epochs for the neural methods (quick runs)")
-    parser.add_argument("--no-tune", action="store_true",
-                        help="ranking suite: use each grid's first setting instead of tuning")
-    parser.add_argument("--routes", default="default,cpu", help="routes suite: which builds")
-    parser.add_argument("--sizes", default=None, help="scale suite: ratings, e.g. 1000000,10000000")
-    parser.add_argument("--out", default=str(RESULTS))
-    args = parser.parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args = parse_args(argv)
     if args.suite == "folds":
         run_folds(args)
-        return
-    if args.suite == "ranking":
-        record("ranking", run_ranking(args), ranking_table, Path(args.out), args.readme)
-        return
-    if args.suite == "claimed":
-        run_claimed(args.table_only, Path(args.out))
-        return
-    if args.suite == "memory":
-        record("memory", run_memory(args.data_dir), memory_table, RESULTS, args.readme)
-        return
-    if args.suite == "scale":
+    elif args.suite == "ranking":
+        record("ranking", run_ranking(args), ranking_table, args.out, args.docs)
+    elif args.suite == "claimed":
+        run_claimed(args.table_only, args.out, args.docs)
+    elif args.suite == "memory":
+        record("memory", run_memory(args.data_dir), memory_table, args.out, args.docs)
+    elif args.suite == "scale":
         import scale
 
-        sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else scale.SIZES
-        results = scale.run_scale(sizes)
-        record("scale", results, scale.scale_table, Path(args.out), args.readme)
-        scale.plot_scale(results, Path(args.out) / "scale.png")
-        return
-    if args.suite == "routes":
-        record("routes", run_routes(args.routes.split(",")), routes_table, RESULTS, args.readme)
-        return
-    if args.suite == "split-fast":
-        results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir,
-                            {name: SPLIT_METHODS[name] for name in FAST_SPLIT_ROWS})
-        results["suite"] = "split-fast"
-        record("split-fast", results, split_table, RESULTS, args.readme)
-        return
-    results = run_split([int(s) for s in args.seeds.split(",")], args.data_dir)
-    record("split", results, split_table, RESULTS, args.readme)
+        results = scale.run_scale(args.sizes or scale.SIZES)
+        record("scale", results, scale.scale_table, args.out, args.docs)
+        scale.plot_scale(results, args.out / "scale.png")
+    elif args.suite == "routes":
+        record("routes", run_routes(args.routes.split(",")), routes_table, args.out, args.docs)
+    else:
+        record("split", run_split(args.seeds, args.data_dir), split_table, args.out, args.docs)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from movielens_fastai.reporting.markers import MarkerError, put_between_markers
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CLAIMED = ROOT / "benchmarks" / "results" / "claimed.json"
@@ -267,21 +269,20 @@ def test_broken_markers_are_caught(texts, expected):
 # --- the writer of generated tables ----------------------------------------------------------------
 
 def test_tables_are_written_between_their_one_pair_of_markers(tmp_path):
-    run = _bench_run()
     (tmp_path / "docs").mkdir()
     (tmp_path / "README.md").write_text("# R\n<!-- benchmark:a -->\nold\n<!-- /benchmark:a -->\ntail\n")
     (tmp_path / "docs" / "b.md").write_text("# B\n<!-- benchmark:b -->\n<!-- /benchmark:b -->\n")
-    assert run.put_between_markers("b", "| new |\n", tmp_path) == tmp_path / "docs" / "b.md"
+    assert put_between_markers("b", "| new |\n", tmp_path) == tmp_path / "docs" / "b.md"
     assert (tmp_path / "docs" / "b.md").read_text() == (
         "# B\n<!-- benchmark:b -->\n| new |\n<!-- /benchmark:b -->\n")
-    run.put_between_markers("a", "A\n", tmp_path)
+    put_between_markers("a", "A\n", tmp_path)
     assert (tmp_path / "README.md").read_text() == (
         "# R\n<!-- benchmark:a -->\nA\n<!-- /benchmark:a -->\ntail\n")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["README.md", "b.md", "docs"]   # no temporary left
 
-    with pytest.raises(SystemExit, match="benchmark:c: .*not found"):
-        run.put_between_markers("c", "C\n", tmp_path)
+    with pytest.raises(MarkerError, match="benchmark:c: .*not found"):
+        put_between_markers("c", "C\n", tmp_path)
     (tmp_path / "docs" / "d.md").write_text("<!-- benchmark:a -->\n<!-- /benchmark:a -->\n")
-    with pytest.raises(SystemExit, match=r"benchmark:a: .*several places \(README.md, docs/d.md\)"):
-        run.put_between_markers("a", "A\n", tmp_path)
+    with pytest.raises(MarkerError, match=r"benchmark:a: .*several places \(README.md, docs/d.md\)"):
+        put_between_markers("a", "A\n", tmp_path)
     assert (tmp_path / "README.md").read_text().count("A\n") == 1      # nothing written
