@@ -8,6 +8,17 @@
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || { command -v uv >/dev/null 2>&1 && uv python find 3.11 2>/dev/null; })
 GET_PYTHON := get it with uv (uv python install 3.11), your system's package manager (apt install python3.11, brew install python@3.11), or conda (conda env create -f environment.yml), or name one: make PYTHON=/path/to/python3.11
 comma := ,
+# The oldest Python 3.11 the locks install on (Debian 12's): every pinned package's Requires-Python
+# admits it, and check-python refuses older ones.
+PYTHON_FLOOR := 3.11.2
+# $(PYTHON)'s version, e.g. 3.11.7; empty when it is not a Python.
+python_version = $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
+# $(call at_least,VERSION,FLOOR): "yes" when VERSION >= FLOOR, both as major.minor.micro (shell
+# builtins only: make's PATH may hold nothing else).
+three = $(wordlist 1,3,$(subst ., ,$(1)) 0 0 0)
+at_least = $(shell set -- $(call three,$(1)) $(call three,$(2)); \
+	{ [ $$1 -gt $$4 ] || { [ $$1 -eq $$4 ] && { [ $$2 -gt $$5 ] || { [ $$2 -eq $$5 ] && [ $$3 -ge $$6 ]; }; }; }; } \
+	2>/dev/null && echo yes)
 VENV := .venv
 VENV2 := .venv-fastai2
 NOTEBOOKS ?= movielens-fastai movielens-fastai2 under-the-hood interpretation recommending
@@ -44,8 +55,9 @@ setup: $(VENV)/.installed-$(TORCH) $(VENV2)/.installed-$(TORCH)
 # Stops make with one line (make's own "Makefile:N: *** ... Stop.") before anything is built.
 check-python:
 	$(if $(PYTHON),,$(error Python 3.11 is needed but python3.11 is not on PATH; $(GET_PYTHON)))
-	$(if $(filter 3.11,$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)),,\
-		$(error $(PYTHON) is not Python 3.11; $(GET_PYTHON)))
+	$(if $(filter 3.11.%,$(python_version)),,$(error $(PYTHON) is not Python 3.11; $(GET_PYTHON)))
+	$(if $(call at_least,$(python_version),$(PYTHON_FLOOR)),,$(error $(PYTHON) is Python $(python_version)$(comma) \
+		older than $(PYTHON_FLOOR)$(comma) the oldest the locks install on; $(GET_PYTHON)))
 
 # $(call venv,DIR,LOCK,KERNEL,DISPLAY NAME): a fresh venv with LOCK installed and its kernel registered.
 # For the CPU build, torch comes first from PyTorch's CPU index (only torch: every other package
