@@ -8,6 +8,17 @@
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || { command -v uv >/dev/null 2>&1 && uv python find 3.11 2>/dev/null; })
 GET_PYTHON := get it with uv (uv python install 3.11), your system's package manager (apt install python3.11, brew install python@3.11), or conda (conda env create -f environment.yml), or name one: make PYTHON=/path/to/python3.11
 comma := ,
+# The oldest Python 3.11 the locks install on (Debian 12's): every pinned package's Requires-Python
+# admits it (`make lock` checks; so does tests/test_packaging.py), and check-python refuses older ones.
+PYTHON_FLOOR := 3.11.2
+# $(PYTHON)'s version, e.g. 3.11.7; empty when it is not a Python.
+python_version = $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
+# $(call at_least,VERSION,FLOOR): "yes" when VERSION >= FLOOR, both as major.minor.micro (shell
+# builtins only: make's PATH may hold nothing else).
+three = $(wordlist 1,3,$(subst ., ,$(1)) 0 0 0)
+at_least = $(shell set -- $(call three,$(1)) $(call three,$(2)); \
+	{ [ $$1 -gt $$4 ] || { [ $$1 -eq $$4 ] && { [ $$2 -gt $$5 ] || { [ $$2 -eq $$5 ] && [ $$3 -ge $$6 ]; }; }; }; } \
+	2>/dev/null && echo yes)
 VENV := .venv
 VENV2 := .venv-fastai2
 NOTEBOOKS ?= 01_article 02_port 03_under_the_hood 04_interpretation 05_fast_fastai 06_recommending
@@ -35,15 +46,16 @@ CUDA_ONLY := ^(triton|cuda-[a-z]+|nvidia-(cu|nv|nccl)[a-z0-9-]*)==
 TORCH_CPU := 2.13.0+cpu
 TORCHVISION_CPU := 0.28.0
 
-.PHONY: setup check-python run benchmark publish test jupyter lock lock-cpu clean
+.PHONY: setup check-python run benchmark publish test jupyter lock lock-cpu cpu-lock-files clean
 
 setup: $(VENV)/.installed-$(TORCH) $(VENV2)/.installed-$(TORCH)
 
 # Stops make with one line (make's own "Makefile:N: *** ... Stop.") before anything is built.
 check-python:
 	$(if $(PYTHON),,$(error Python 3.11 is needed but python3.11 is not on PATH; $(GET_PYTHON)))
-	$(if $(filter 3.11,$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)),,\
-		$(error $(PYTHON) is not Python 3.11; $(GET_PYTHON)))
+	$(if $(filter 3.11.%,$(python_version)),,$(error $(PYTHON) is not Python 3.11; $(GET_PYTHON)))
+	$(if $(call at_least,$(python_version),$(PYTHON_FLOOR)),,$(error $(PYTHON) is Python $(python_version)$(comma) \
+		older than $(PYTHON_FLOOR)$(comma) the oldest the locks install on; $(GET_PYTHON)))
 
 # $(call venv,DIR,LOCK,KERNEL,DISPLAY NAME): a fresh venv with LOCK installed and its kernel registered.
 # For the CPU build, torch comes first from PyTorch's CPU index (only torch: every other package
@@ -107,30 +119,68 @@ jupyter: setup
 # Recompile the locks from the short input lists (needs the package registry). The CPU locks
 # are the default locks with torch's CUDA packages left out and torch's CPU build pinned, so
 # both routes install the same versions of everything else; `pip check` proves they fit.
+# Each lock is installed into a fresh venv with the pip the environments use; `make lock` stops
+# if a package's Requires-Python leaves out PYTHON_FLOOR (bound it in the .in file instead).
+LOCK_VENV ?= /tmp/movielens-lock
+define FLOOR_CHECK
+import sys
+from importlib.metadata import distributions
+from pip._vendor.packaging.specifiers import SpecifierSet
+floor = sys.argv[1]
+needs = {f"{d.metadata['Name']}=={d.version}": d.metadata["Requires-Python"] for d in distributions()}
+bad = sorted(f"{pin} (Requires-Python {spec})" for pin, spec in needs.items()
+             if spec and floor not in SpecifierSet(spec))
+sys.exit(f"Not installable on Python {floor}: {', '.join(bad)}" if bad else 0)
+endef
+export FLOOR_CHECK
+
+# A fresh $(LOCK_VENV) with the pip the environments use.
+define new_lock_venv
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade 'pip<27'
+endef
+
+# What $(LOCK_VENV) holds fits together and installs on PYTHON_FLOOR.
+define check_lock_venv
+	$(LOCK_VENV)/bin/pip check
+	$(LOCK_VENV)/bin/python -c "$$FLOOR_CHECK" $(PYTHON_FLOOR)
+endef
+
+# $(call freeze,IN,TXT): IN's newest versions (the seed venv's setuptools too), frozen into TXT.
+define freeze
+	$(new_lock_venv)
+	$(LOCK_VENV)/bin/pip install -q --upgrade -r $(1)
+	$(check_lock_venv)
+	{ echo '# Locked from $(1) by `make lock`. Python $(PYTHON_FLOOR) or a newer 3.11.'; \
+	  $(LOCK_VENV)/bin/pip freeze --all | grep -v '^pip=='; } > $(2)
+endef
+
+# $(call install_cpu_lock,TXT): TXT installed the way `make setup TORCH=cpu` does, and checked.
+define install_cpu_lock
+	$(new_lock_venv)
+	$(LOCK_VENV)/bin/pip install -q --no-deps --index-url $(TORCH_CPU_INDEX) $$(grep -E '^torch==' $(1))
+	$(LOCK_VENV)/bin/pip install -q -r $(1)
+	$(check_lock_venv)
+endef
+
 lock: check-python
-	rm -rf /tmp/movielens-lock && $(PYTHON) -m venv /tmp/movielens-lock
-	/tmp/movielens-lock/bin/pip install -q -r requirements.in
-	{ echo '# Locked from requirements.in by `make lock`. Python 3.11.'; \
-	  /tmp/movielens-lock/bin/pip freeze --all | grep -v '^pip=='; } > requirements.txt
-	rm -rf /tmp/movielens-lock && $(PYTHON) -m venv /tmp/movielens-lock
-	/tmp/movielens-lock/bin/pip install -q -r requirements-fastai2.in
-	{ echo '# Locked from requirements-fastai2.in by `make lock`. Python 3.11.'; \
-	  /tmp/movielens-lock/bin/pip freeze --all | grep -v '^pip=='; } > requirements-fastai2.txt
-	rm -rf /tmp/movielens-lock
+	$(call freeze,requirements.in,requirements.txt)
+	$(call freeze,requirements-fastai2.in,requirements-fastai2.txt)
+	rm -rf $(LOCK_VENV)
 	$(MAKE) lock-cpu
 
-lock-cpu: check-python
+# Writes the CPU locks from the default locks (cpu-lock-files, no network), then installs each.
+lock-cpu: check-python cpu-lock-files
+	$(call install_cpu_lock,requirements-cpu.txt)
+	$(call install_cpu_lock,requirements-fastai2-cpu.txt)
+	rm -rf $(LOCK_VENV)
+
+cpu-lock-files:
 	for lock in requirements requirements-fastai2; do \
-		{ echo "# $$lock.txt with PyTorch's CPU-only build, made by \`make lock\`. Python 3.11."; \
+		{ echo "# $$lock.txt with PyTorch's CPU-only build, made by \`make lock\`. Python $(PYTHON_FLOOR) or a newer 3.11."; \
 		  grep -vE '$(CUDA_ONLY)' $$lock.txt | sed -e 1d -e 's/^torch==.*/torch==$(TORCH_CPU)/' \
-			-e 's/^torchvision==.*/torchvision==$(TORCHVISION_CPU)/'; } > $$lock-cpu.txt; \
-		rm -rf /tmp/movielens-lock && $(PYTHON) -m venv /tmp/movielens-lock && \
-		/tmp/movielens-lock/bin/pip install -q --no-deps --index-url $(TORCH_CPU_INDEX) \
-			$$(grep -E '^torch==' $$lock-cpu.txt) && \
-		/tmp/movielens-lock/bin/pip install -q -r $$lock-cpu.txt && \
-		/tmp/movielens-lock/bin/pip check || exit 1; \
+			-e 's/^torchvision==.*/torchvision==$(TORCHVISION_CPU)/'; } > $$lock-cpu.txt || exit 1; \
 	done
-	rm -rf /tmp/movielens-lock
 
 clean:
 	rm -rf $(VENV) $(VENV2) output notebooks/models

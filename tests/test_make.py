@@ -64,6 +64,34 @@ def test_a_python_that_is_not_311_is_refused(project, bare_path):
     assert not (project / ".venv").exists()
 
 
+def python_stub(bin_dir, version):
+    """A 'python' that answers every question with VERSION, the way Python says its version."""
+    stub = bin_dir / f"python{version}"
+    stub.write_text(f"#!/bin/sh\necho {version}\n")
+    stub.chmod(0o755)
+    return stub
+
+
+def test_a_python_older_than_the_floor_is_refused(project, bare_path):
+    floor = re.search(r"^PYTHON_FLOOR := (3\.11\.(\d+))$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert floor and int(floor[2]) > 0, "PYTHON_FLOOR is a Python 3.11 newer than 3.11.0"
+    older = f"3.11.{int(floor[2]) - 1}"
+    stub = python_stub(bare_path, older)
+    result = make(project, bare_path, "setup", f"PYTHON={stub}")
+    assert result.returncode != 0
+    line, = result.stderr.strip().splitlines()
+    assert ONE_LINE.fullmatch(line)[1] == (f"{stub} is Python {older}, older than {floor[1]}, the oldest the "
+                                           f"locks install on; {GET_PYTHON}")
+    assert result.stdout == ""
+    assert not (project / ".venv").exists()
+    # The floor itself, and a newer 3.11, pass the check.
+    for version in (floor[1], f"3.11.{int(floor[2]) + 10}"):
+        stub = python_stub(bare_path, version)
+        result = make(project, bare_path, "-n", "setup", f"PYTHON={stub}")
+        assert result.returncode == 0, result.stderr
+        assert f"{stub} -m venv .venv\n" in result.stdout
+
+
 def test_uv_managed_python_is_used_when_python311_is_missing(project, bare_path, tmp_path):
     python311 = PYTHON311
     uv = bare_path / "uv"
