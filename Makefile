@@ -95,6 +95,7 @@ benchmark: setup
 	mkdir -p output
 	$(VENV)/bin/papermill notebooks/07_benchmark.ipynb output/07_benchmark.ipynb --cwd notebooks \
 		--execution-timeout 7200 -p results_dir ../benchmarks/results
+	$(VENV)/bin/python benchmarks/run.py folds --table-only
 	$(VENV)/bin/papermill notebooks/08_beyond.ipynb output/08_beyond.ipynb --cwd notebooks \
 		--execution-timeout 7200
 

@@ -430,7 +430,7 @@ SUITES = ("claimed", "split", "folds", "ranking", "memory", "routes", "scale")
 # silent no-op.
 ONLY_FOR = {"seeds": ("split", "folds"), "folds": ("folds", "ranking"), "methods": ("folds",),
             "epochs": ("folds",), "no_tune": ("ranking",), "routes": ("routes",), "sizes": ("scale",),
-            "table_only": ("claimed",), "data_dir": ("split", "folds", "ranking", "memory")}
+            "data_dir": ("split", "folds", "ranking", "memory")}
 
 
 def _ints(text: str) -> list[int]:
@@ -467,7 +467,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=_ints, default=None,
                         help="scale: ratings per set, e.g. 1000000,10000000")
     parser.add_argument("--table-only", action="store_true",
-                        help="claimed: README's table from the committed claimed.json, without output/")
+                        help="run nothing: write the suite's table between its markers from <out>/<suite>.md "
+                             "(claimed: from <out>/claimed.json)")
     args = parser.parse_args(argv)
     defaults = parser.parse_args([args.suite])
     for option, suites in ONLY_FOR.items():
@@ -481,7 +482,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.suite == "folds":
+    if args.table_only and args.suite != "claimed":
+        table = args.out / f"{args.suite}.md"
+        if not table.exists():
+            raise SystemExit(f"{table} not found: run the {args.suite} suite first")
+        print(f"{args.suite}: table written into {put_between_markers(args.suite, table.read_text(), ROOT)}")
+    elif args.suite == "folds":
         run_folds(args)
     elif args.suite == "ranking":
         record("ranking", run_ranking(args), ranking_table, args.out, args.docs)
