@@ -9,11 +9,18 @@ from movielens_fastai.data.movielens import DataError, read_ratings_file
 from movielens_fastai.data.tables import check_ratings_table
 from movielens_fastai.evaluation.new_users import (
     MIN_REST,
+    PENALTY_GRID,
     first_ratings,
+    given_and_rest,
+    list_quality,
     new_user_split,
     per_user,
+    run_protocol,
     time_order,
 )
+from movielens_fastai.models.rating.fold_in import DotModel
+from movielens_fastai.models.topn.new_user import NewUserRanker
+from movielens_fastai.reporting.new_users import goals
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +92,89 @@ def test_bad_tables_are_refused_with_row_and_problem(ratings, titles, message):
 
 def test_a_good_table_gives_its_scale():
     assert check_ratings_table(table(Rating=[0.5, 5, 2.5, 3]), TITLES) == (0.5, 5.0)
+
+
+# --------------------------------------------------------------------------- the protocol, end to end
+
+def synthetic_world(n_users=260, n_movies=120, per_user_ratings=30, seed=0):
+    """Ratings made by a known dot model (users with tastes, movies with popularity), timestamps in
+    a random order: the model that made them and the ratings."""
+    rng = np.random.default_rng(seed)
+    factors = 3
+    truth = DotModel(np.arange(1, n_users + 1), np.arange(1, n_movies + 1),
+                     rng.normal(0, 0.8, (n_users, factors)).astype(np.float32),
+                     rng.normal(0.3, 0.2, n_users).astype(np.float32),
+                     rng.normal(0, 0.8, (n_movies, factors)).astype(np.float32),
+                     rng.normal(0.3, 0.3, n_movies).astype(np.float32), (0.0, 5.5))
+    weights = np.linspace(2, 0.2, n_movies)
+    rows = []
+    for user in truth.user_ids:
+        movies = rng.choice(truth.movie_ids, per_user_ratings, replace=False, p=weights / weights.sum())
+        predicted = truth.predict(np.full(len(movies), user), movies)
+        stars = np.clip(np.round(predicted + rng.normal(0, 0.5, len(movies))), 1, 5)
+        rows += [(user, m, s, t) for m, s, t in zip(movies, stars, rng.permutation(len(movies)), strict=True)]
+    return truth, pd.DataFrame(rows, columns=["User ID", "Movie ID", "Rating", "Timestamp"])
+
+
+def oracle_trainer(truth):
+    """Stands in for training: the true model, cut to the users and movies of the frame."""
+    def train(frame):
+        users = np.isin(truth.user_ids, frame["User ID"].unique())
+        movies = np.isin(truth.movie_ids, frame["Movie ID"].unique())
+        return DotModel(truth.user_ids[users], truth.movie_ids[movies], truth.user_vectors[users],
+                        truth.user_biases[users], truth.movie_vectors[movies], truth.movie_biases[movies],
+                        truth.y_range)
+    return train
+
+
+def test_run_protocol_end_to_end_on_a_known_world():
+    truth, ratings = synthetic_world()
+    calls = []
+    trainer = oracle_trainer(truth)
+    results, model, ranker = run_protocol(ratings, lambda frame: calls.append(len(frame)) or trainer(frame),
+                                          ks=(1, 5, 20), progress=lambda line: None)
+    assert results["users"] == {"train": 208, "validation": 26, "held_out": 26,
+                                "held_out_ids": results["users"]["held_out_ids"]}
+    # trained once to choose, once to test, once per order and k to retrain
+    assert len(calls) == 2 + 2 * 3
+    assert results["chosen"]["fold_in_penalty"] in PENALTY_GRID
+    assert model.fold_in_penalty == results["chosen"]["fold_in_penalty"]
+    assert ranker.cond_weight == results["chosen"]["cond_weight"]
+    for order in ("random", "time"):
+        rows = results["results"][order]
+        assert [row["k"] for row in rows] == [1, 5, 20]
+        for row in rows:
+            # the true model retrained knows every user: nothing a new user's ratings can add
+            assert row["retrained"] < row["folded_in"]
+            low, high = row["ndcg_ratio_90"]
+            assert low <= row["ndcg_ratio"] <= high
+            assert 0 < row["model_ms_p50"] <= row["model_ms_p95"]
+        # ratings from the user's true taste: the fold-in learns it
+        assert rows[-1]["folded_in"] < rows[0]["folded_in"]
+        assert rows[-1]["folded_in"] < rows[-1]["movie_bias"]
+    report = goals(results)
+    assert set(report) == {"random", "time"} and all("met" in item for item in report["random"])
+
+
+def test_lists_leave_out_what_was_given_for_both_rankers():
+    truth, ratings = synthetic_world(seed=1)
+    ranker = NewUserRanker.fit(ratings)
+    given, rest = given_and_rest(ratings, [1, 2, 3], 5, "random")
+    pairs = list_quality(ranker, given, rest)
+    assert set(pairs) <= {1, 2, 3} and all(0 <= a <= 1 and 0 <= b <= 1 for a, b in pairs.values())
+    with pytest.raises(ValueError, match="order must be one of"):
+        given_and_rest(ratings, [1], 5, "alphabetical")
+
+
+def test_goals_say_met_or_the_distance():
+    row = {"k": 5, "ndcg_ratio": 1.2, "folded_in": 0.99, "movie_bias": 1.0, "model_ms_p95": 12.0}
+    results = {"results": {"random": [{**row, "k": 1, "ndcg_ratio": 0.9}, row,
+                                      {**row, "k": 20, "retrained": 0.96}]}}
+    report = {item["goal"]: item for item in goals(results)["random"]}
+    assert not report["lists at least as good as most popular at every k"]["met"]
+    assert "0.90x (k = 1)" in report["lists at least as good as most popular at every k"]["measured"]
+    assert not report[">= 1.3x most popular's NDCG@10 at k = 5"]["met"]
+    assert report["folded-in RMSE below the movie-bias baseline from k = 5"]["met"]
+    assert not report["folded-in RMSE within 0.02 of retraining at k = 20"]["met"]
+    assert "+0.0300" in report["folded-in RMSE within 0.02 of retraining at k = 20"]["measured"]
+    assert not report["<= 10 ms of model time per new user (fold-in + top-10, p95)"]["met"]

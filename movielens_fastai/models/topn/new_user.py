@@ -38,7 +38,7 @@ LOW_WEIGHT = 0.25
 #: Chosen on validation users by ``benchmarks/new_users.py`` (random order, seed 0; see
 #: benchmarks/results/new_users.json, "chosen"): the weight of the co-occurrence score against
 #: EASE's, and ``a`` in the popularity weight ``a / (a + n)``.
-CHOSEN_BLEND = {"cond_weight": 2.0, "popularity_prior": 1.0}
+CHOSEN_BLEND = {"cond_weight": 2.0, "popularity_prior": 0.5}
 
 
 def standardised(values: np.ndarray) -> np.ndarray:
