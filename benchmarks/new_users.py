@@ -1,7 +1,7 @@
 """New users on MovieLens 100K: how good are the fold-in's ratings and the new-user lists, and how
 fast, for people the model never saw (issue #17). Run by the fastai 2 environment:
 
-    nice .venv-fastai2/bin/python benchmarks/new_users.py            # about 5 minutes on 2 cores
+    nice .venv-fastai2/bin/python benchmarks/new_users.py            # about 3 minutes on 2 cores
     nice .venv-fastai2/bin/python benchmarks/new_users.py --docs     # and the table into docs/serving.md
 
 One run (``movielens_fastai.evaluation.new_users.run_protocol``): 10% of the users held out (seed 0),
@@ -10,12 +10,14 @@ path (seed 42) on everyone else; each held-out user gives k = 1, 3, 5, 10, 20 ra
 and their first by time), the rest are scored against the global mean, the movie's bias, and the
 same recipe retrained with their k ratings. Writes ``benchmarks/results/new_users.json`` (with the
 environment, machine, date, command, seeds and settings) and ``new_users.md``; ``--quick`` (k = 1
-and 5, no retraining) checks the wiring in about a minute and writes nowhere unless ``--out``.
+and 5, no retraining) checks the wiring in about a minute and writes nowhere unless ``--out``;
+``--render`` measures nothing and renders the goals and tables again from ``new_users.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -56,6 +58,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 TRAIN_SEED = 42
 
 
+def _shown_path(path: str) -> str:
+    """``path`` relative to the checkout when it is inside it (``.venv-fastai2/bin/python``)."""
+    absolute = Path(os.path.abspath(path))
+    return os.fspath(absolute.relative_to(ROOT)) if absolute.is_relative_to(ROOT) else os.fspath(absolute)
+
+
 def api_times(bundle: ModelBundle, ratings, users, ks, order: str, seed: int) -> np.ndarray:
     """Milliseconds per ``bundle.new_user(ratings).recommend(10)`` for each held-out user at each k."""
     times = []
@@ -80,7 +88,12 @@ def main(argv=None) -> None:
     parser.add_argument("--docs", action="store_true", help="also put the table in docs/serving.md")
     parser.add_argument("--shared-machine", action="store_true",
                         help="say in the results that other work ran on the machine meanwhile")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: render goals and tables again from new_users.json")
     args = parser.parse_args(argv)
+    if args.render:
+        render(Path(args.out) if args.out else RESULTS, args.docs)
+        return
     out = Path(args.out) if args.out else (None if args.quick else RESULTS)
     torch.set_num_threads(1)   # batches of 64: one thread is fastest, and kind to a shared machine
     started = time.perf_counter()
@@ -108,7 +121,7 @@ def main(argv=None) -> None:
                      "code_defaults": {"fold_in_penalty": CHOSEN_PENALTY, **CHOSEN_BLEND}},
         "environment": environment(packages=("fastai", "torch", "numpy", "pandas", "safetensors")),
         "machine": machine(), "shared_machine": args.shared_machine,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": " ".join([_shown_path(sys.executable), *sys.argv]),
         "data": {"dir": os.fspath(data_dir), "ratings": len(ratings)},
         "total_seconds": time.perf_counter() - started,
     })
@@ -121,13 +134,32 @@ def main(argv=None) -> None:
         print(f"note: the settings chosen here {chosen} differ from the code's defaults {code} "
               "(fold_in.CHOSEN_PENALTY, new_user.CHOSEN_BLEND): update them to serve what was measured")
     if out is not None:
-        write_json_atomically(out / "new_users.json", results)
-        write_text_atomically(out / "new_users.md", table)
-        print(f"-> {out / 'new_users.json'}, {out / 'new_users.md'}")
+        write(out, results, table)
     if args.docs:
-        from run import put_between_markers
+        to_docs(table)
 
-        print(f"-> {put_between_markers('new-users', table)}")
+
+def write(out: Path, results: dict, table: str) -> None:
+    write_json_atomically(out / "new_users.json", results)
+    write_text_atomically(out / "new_users.md", table)
+    print(f"-> {out / 'new_users.json'}, {out / 'new_users.md'}")
+
+
+def to_docs(table: str) -> None:
+    from run import put_between_markers
+
+    print(f"-> {put_between_markers('new-users', table)}")
+
+
+def render(out: Path, docs: bool) -> None:
+    """The goals, new_users.md and (``docs``) the table in docs/serving.md, again from new_users.json."""
+    results = json.loads((out / "new_users.json").read_text())
+    results["goals"] = goals(results)
+    table = markdown(results)
+    print(table)
+    write(out, results, table)
+    if docs:
+        to_docs(table)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """The new-user protocol's splits (evaluation.new_users) and the checks on ratings tables
 (data.tables), on small frames and on MovieLens 100K."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,9 +21,9 @@ from movielens_fastai.evaluation.new_users import (
     run_protocol,
     time_order,
 )
-from movielens_fastai.models.rating.fold_in import DotModel
-from movielens_fastai.models.topn.new_user import NewUserRanker
-from movielens_fastai.reporting.new_users import goals
+from movielens_fastai.models.rating.fold_in import CHOSEN_PENALTY, DotModel
+from movielens_fastai.models.topn.new_user import CHOSEN_BLEND, NewUserRanker
+from movielens_fastai.reporting.new_users import goals, markdown
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +177,21 @@ def test_goals_say_met_or_the_distance():
     assert not report["lists at least as good as most popular at every k"]["met"]
     assert "0.90x (k = 1)" in report["lists at least as good as most popular at every k"]["measured"]
     assert not report[">= 1.3x most popular's NDCG@10 at k = 5"]["met"]
+    assert report[">= 1.3x most popular's NDCG@10 at k = 5"]["distance"] == "0.10x short"
     assert report["folded-in RMSE below the movie-bias baseline from k = 5"]["met"]
     assert not report["folded-in RMSE within 0.02 of retraining at k = 20"]["met"]
     assert "+0.0300" in report["folded-in RMSE within 0.02 of retraining at k = 20"]["measured"]
     assert not report["<= 10 ms of model time per new user (fold-in + top-10, p95)"]["met"]
+
+
+def test_the_code_serves_what_was_measured_and_the_docs_show_it():
+    """The defaults a bundle is built with are the settings benchmarks/new_users.py chose, and its
+    table in benchmarks/results/ and docs/serving.md is what its results render to."""
+    root = Path(__file__).resolve().parent.parent
+    results = json.loads((root / "benchmarks" / "results" / "new_users.json").read_text())
+    assert results["chosen"]["fold_in_penalty"] == CHOSEN_PENALTY
+    assert {key: results["chosen"][key] for key in CHOSEN_BLEND} == CHOSEN_BLEND
+    table = markdown(results)
+    assert (root / "benchmarks" / "results" / "new_users.md").read_text() == table
+    docs = (root / "docs" / "serving.md").read_text()
+    assert f"<!-- benchmark:new-users -->\n{table}<!-- /benchmark:new-users -->" in docs
