@@ -169,25 +169,65 @@ def train_bundle_from_tables(ratings: pd.DataFrame, titles: pd.DataFrame, progre
     is_valid = np.zeros(len(frame), dtype=bool)
     is_valid[valid_idx] = True
     train = frame[~is_valid]
-    dot = dot.with_population_prior(train[MOVIE], train[RATING])
     if valid_mse is not None:
         progress(f"  validation MSE {valid_mse:.4f} (RMSE {valid_mse ** 0.5:.4f})")
-    progress(f"Fitting the new-user ranker (EASE l2 {CHOSEN_L2:g}, co-occurrence, popularity) on "
-             f"{len(train):,} ratings")
-    ranker = NewUserRanker.fit(train)
-    title_of = pd.Series(titles[TITLE].astype(str).to_numpy(), index=titles[MOVIE].to_numpy(np.int64))
     info = {
         "ratings_sha256": ratings_sha256(frame),
         "data": {"source": source, "ratings": len(frame), "users": int(frame[USER].nunique()),
                  "movies": int(frame[MOVIE].nunique()), "train_ratings": len(train),
                  "valid_ratings": len(valid_idx)},
         "settings": {"recipe": {**recipe, "y_range": list(recipe["y_range"])}, "valid_pct": valid_pct,
-                     "seed": seed, "ease_l2": CHOSEN_L2, "low_weight": LOW_WEIGHT,
-                     "trained_with": "collab_dataloaders + fast_collab_learner (fastai 2)"},
+                     "seed": seed, "trained_with": "collab_dataloaders + fast_collab_learner (fastai 2)"},
         "valid_mse": valid_mse,
-        "versions": environment(packages=RECORDED_PACKAGES)["versions"],
         "trained": started.isoformat(timespec="seconds"),
     }
-    bundle = ModelBundle(dot, ranker, title_of.reindex(dot.movie_ids).tolist(), scale, info)
+    bundle = assemble_bundle(dot, train, titles, scale, info, progress)
     progress(f"Done: {len(dot.user_ids):,} users and {len(dot.movie_ids):,} movies in the bundle")
     return bundle
+
+
+def assemble_bundle(dot: DotModel, train: pd.DataFrame, titles: pd.DataFrame, rating_scale, info: dict,
+                    progress=print) -> ModelBundle:
+    """A ``ModelBundle`` from a trained model's arrays and the ratings it was trained on (``train``):
+    the population user of ``train`` as the fold-in's prior, the new-user ranker fitted on ``train``,
+    the titles of the model's movies; ``info`` gains the ranker's settings and the versions."""
+    check_columns(train, "training", [USER, MOVIE, RATING])
+    trained_movies = np.unique(train[MOVIE].to_numpy(np.int64))
+    if not np.array_equal(trained_movies, dot.movie_ids):
+        raise ValueError(f"the model knows {len(dot.movie_ids):,} movies but the training ratings given "
+                         f"have {len(trained_movies):,}: give the ratings the model was trained on (its "
+                         "training split)")
+    dot = dot.with_population_prior(train[MOVIE], train[RATING])
+    progress(f"Fitting the new-user ranker (EASE l2 {CHOSEN_L2:g}, co-occurrence, popularity) on "
+             f"{len(train):,} ratings")
+    ranker = NewUserRanker.fit(train)
+    title_of = pd.Series(titles[TITLE].astype(str).to_numpy(), index=titles[MOVIE].to_numpy(np.int64))
+    missing = np.setdiff1d(dot.movie_ids, title_of.index.to_numpy())
+    if len(missing):
+        raise ValueError(f"movie id(s) {missing[:5].tolist()} have no title")
+    info = {**info, "versions": environment(packages=RECORDED_PACKAGES)["versions"]}
+    info.setdefault("settings", {}).update({"ease_l2": CHOSEN_L2, "low_weight": LOW_WEIGHT})
+    bundle = ModelBundle(dot, ranker, title_of.reindex(dot.movie_ids).tolist(), rating_scale, info)
+    progress(f"Done: {len(dot.user_ids):,} users and {len(dot.movie_ids):,} movies in the bundle")
+    return bundle
+
+
+def bundle_from_learner(learn, train: pd.DataFrame, titles: pd.DataFrame, rating_scale=(1.0, 5.0),
+                        all_ratings: pd.DataFrame | None = None, progress=print) -> ModelBundle:
+    """A ``ModelBundle`` from a trained fastai 2 collab learner (the port's ``collab_learner`` or the
+    fast path's): its ``EmbeddingDotBias`` with the id maps of ``learn.dls.classes``, the new-user
+    ranker fitted on ``train`` (the ratings the learner was trained on: its training split), the
+    ``titles``. ``all_ratings`` (default ``train``) is what ``ratings_sha256`` names; the learner's
+    validation loss, where it has validation data, is recorded as the validation MSE (the
+    article's loss is the MSE)."""
+    valid_mse = None
+    if getattr(learn.dls.valid, "n", 0):
+        with learn.no_bar(), learn.no_logging():
+            valid_mse = float(learn.validate()[0])
+    named = train if all_ratings is None else all_ratings
+    info = {"ratings_sha256": ratings_sha256(named),
+            "data": {"ratings": len(named), "train_ratings": len(train)},
+            "settings": {"trained_with": f"{type(learn).__name__} ({type(learn.dls.train).__name__})",
+                         "y_range": list(learn.model.y_range)},
+            "valid_mse": valid_mse, "trained": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
+    return assemble_bundle(dot_model_from_learner(learn), train, titles, rating_scale, info, progress)

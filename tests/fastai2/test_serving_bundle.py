@@ -269,3 +269,38 @@ def test_training_refuses_a_bad_table_plainly(tables):
             progress=lambda line: None)
     with pytest.raises(ValueError, match="outside the rating scale 1 to 4"):
         train_bundle_from_tables(ratings, titles, rating_scale=(1, 4), progress=lambda line: None)
+
+
+def test_the_ports_learner_saves_to_a_bundle_too(tables, tmp_path):
+    """The port (``collab_learner`` on ``TabularCollab``) gives the same kind of bundle: its model's
+    arrays with its id maps, predicting what the learner predicts."""
+    from fastai.collab import TabularCollab, collab_learner
+    from fastai.data.block import TransformBlock
+    from fastai.data.transforms import IndexSplitter
+    from fastai.tabular.core import Categorify, TabDataLoader
+    from fastcore.basics import range_of
+
+    from movielens_fastai.serving.train import bundle_from_learner
+
+    ratings, titles = tables
+    ratings = ratings.iloc[:5000].reset_index(drop=True)
+    valid_idx = list(range(4500, 5000))
+    torch.manual_seed(0)
+    to = TabularCollab(ratings, [Categorify], cat_names=["User ID", "Movie ID"], y_names=["Rating"],
+                       y_block=TransformBlock(), splits=IndexSplitter(valid_idx)(range_of(ratings)))
+    dls = to.dataloaders(bs=64, dl_type=TabDataLoader)
+    learn = collab_learner(dls, n_factors=40, y_range=(0, 5.5), wd=0.1)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1, 0.01)
+    made = bundle_from_learner(learn, ratings.iloc[:4500], titles, all_ratings=ratings,
+                               progress=lambda line: None)
+    assert made.info["ratings_sha256"] == ratings_sha256(ratings) and made.info["valid_mse"] > 0
+    pairs = ratings.iloc[:200]
+    with learn.no_bar():
+        expected = learn.get_preds(dl=dls.test_dl(pairs))[0].view(-1).numpy()
+    assert np.allclose(made.model.predict(pairs["User ID"], pairs["Movie ID"]), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="give the ratings the model was trained on"):
+        bundle_from_learner(learn, ratings, titles, progress=lambda line: None)
+    loaded = load_bundle(save_bundle(tmp_path / "port.safetensors", made))
+    assert np.array_equal(loaded.model.predict(pairs["User ID"], pairs["Movie ID"]),
+                          made.model.predict(pairs["User ID"], pairs["Movie ID"]))
