@@ -47,7 +47,7 @@ from ..models.topn.new_user import NewUserRanker
 #: What the metadata's "format" says, and the layout version this code reads and writes.
 FORMAT = "movielens-fastai model bundle"
 FORMAT_VERSION = 1
-#: The arrays of a bundle: name -> (dtype, which owner holds it).
+#: The arrays of a bundle and their dtypes in the file (ids int64, the prior float64, the rest float32).
 ARRAYS = {
     "user_ids": np.int64, "movie_ids": np.int64,
     "user_vectors": np.float32, "user_biases": np.float32,
