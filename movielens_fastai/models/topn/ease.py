@@ -38,5 +38,11 @@ class EASE(Ranker):
     def _scores(self, rows):
         return self._x[rows] @ self._b
 
+    @property
+    def weights(self) -> np.ndarray:
+        """``B``, the fitted item-to-item weights (movies x movies, in ``self.movies`` order): what a
+        new user's scores are made from (``new_user.NewUserRanker``)."""
+        return self._b
+
     def params(self):
         return {"l2": self.l2, "low_weight": self.low_weight}
