@@ -28,8 +28,8 @@ beside both runs: validation MSE, fit seconds, versions, device, date, command) 
 README's ``benchmark:claimed`` table from that file; ``--table-only`` renders it from the
 committed claimed.json without reading output/.
 
-``ranking`` runs notebooks/recommending.ipynb (every ranker, both top-N protocols, settings
-chosen on validation slices) through papermill into ``output/recommending.ipynb`` and writes
+``ranking`` runs notebooks/06_recommending.ipynb (every ranker, both top-N protocols, settings
+chosen on validation slices) through papermill into ``output/06_recommending.ipynb`` and writes
 ``benchmarks/results/ranking.json`` (one row per method and protocol: each metric, fit
 seconds) and ``ranking.md``; ``--readme`` puts the tables between the ``benchmark:ranking``
 markers. ``--folds 1 --no-tune`` is a quick run.
@@ -78,7 +78,7 @@ SPLIT_METHODS = {
         lambda r: (r["fast"]["per_seed"][0]["valid_mse"], r["fast"]["per_seed"][0]["fit_seconds"])),
 }
 
-# fast-fastai.ipynb: fastai 2.8's Learner fed by tensor-slice loaders (movielens_fastai.fastai_data), the
+# 05_fast_fastai.ipynb: fastai 2.8's Learner fed by tensor-slice loaders (movielens_fastai.training), the
 # same recipe as a plain PyTorch loop in the same kernel, and the fast configuration through fastai.
 FAST_FASTAI_SPLIT = {"compare_port": False, "profile_batches": 0, "scale_ratings": 0}
 SPLIT_METHODS.update({
