@@ -113,9 +113,10 @@ def print_environment(env: dict) -> None:
     print(f"{'device':>8}: {env['device']}")
 
 
-#: A progress line as ``Progress`` prints it (and as ``evaluation.folds.run_benchmark`` logs):
-#: the seconds since the work started in brackets, then what is running. The notebook runner
-#: (``reporting.runner``) shows exactly the lines that match it in the terminal.
+#: A progress line as ``Progress`` prints it (and as ``evaluation.folds.run_benchmark`` logs each
+#: method and fold it starts): the seconds since the work started in brackets, then what is
+#: running. The notebook runner (``reporting.runner``) shows exactly the lines that match it in the
+#: terminal; the benchmark's scores, logged right-aligned after the same bracket, stay in the notebook.
 PROGRESS_LINE = re.compile(r"^\[\s*\d+ s\] \S")
 
 

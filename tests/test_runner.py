@@ -36,13 +36,13 @@ def test_terminal_gives_one_line_per_notebook_and_indents_progress():
     terminal.finish("31 s")
     terminal.start("[2/2] 07_benchmark")
     terminal.progress("[     0 s] method 1/13 global_mean, fold u1 ...")
-    terminal.progress("[     1 s]            global_mean u1: RMSE 1.1536")
+    terminal.progress("[     1 s] method 1/13 global_mean, fold u2 ...")
     terminal.finish("34 min 2 s")
     assert out.getvalue() == (
         "[1/2] 01_article ... 31 s\n"
         "[2/2] 07_benchmark ...\n"
         "      [     0 s] method 1/13 global_mean, fold u1 ...\n"
-        "      [     1 s]            global_mean u1: RMSE 1.1536\n"
+        "      [     1 s] method 1/13 global_mean, fold u2 ...\n"
         "[2/2] 07_benchmark ... 34 min 2 s\n")
 
 

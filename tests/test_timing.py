@@ -109,7 +109,9 @@ def test_progress_lines_say_the_elapsed_seconds_and_match_the_runners_pattern(ca
     assert progress("protocol ours, u1: EASE") == "[    12 s] protocol ours, u1: EASE"
     assert progress("seed 2 (3/5)") == "[  3600 s] seed 2 (3/5)"
     assert capsys.readouterr().out == "[    12 s] protocol ours, u1: EASE\n[  3600 s] seed 2 (3/5)\n"
-    # evaluation.folds.run_benchmark logs in the same form
+    # evaluation.folds.run_benchmark logs the method and fold it starts in the same form; its scores,
+    # right-aligned after the bracket, are not progress
     assert PROGRESS_LINE.match(f"[{7.2:6.0f} s] method 3/13 surprise_svd, fold u1 ...")
+    assert not PROGRESS_LINE.match(f"[{9.0:6.0f} s] {'surprise_svd':>22} u1: RMSE 0.9350")
     for not_progress in ["[12] done", "12 s done", "[ 12 s]", "   [  12 s] indented", "[  x s] odd"]:
         assert not PROGRESS_LINE.match(not_progress), not_progress
