@@ -1,8 +1,10 @@
 # Two commands a reader needs (see README.md):
-#   make run    set up, then execute every notebook into output/ (results JSON, plots, executed notebooks)
+#   make run    set up, then run the article's notebook and the port into output/ (results JSON, plots,
+#               executed notebooks), one line per notebook in the terminal
 #   make test   set up, then run the test suite
-# `make setup TORCH=cpu` (or `make run TORCH=cpu`, `make test TORCH=cpu`) builds both environments
-# with PyTorch's CPU-only wheels instead of PyPI's: no GPU support, about a quarter of the disk.
+# `make lessons` runs every notebook, in reading order. `make setup TORCH=cpu` (or `make run TORCH=cpu`,
+# `make test TORCH=cpu`) builds both environments with PyTorch's CPU-only wheels instead of PyPI's:
+# no GPU support, about a quarter of the disk.
 
 # fastai v1 needs Python 3.11: the one on PATH, else a uv-managed one (`uv python install 3.11`).
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || { command -v uv >/dev/null 2>&1 && uv python find 3.11 2>/dev/null; })
@@ -21,9 +23,20 @@ at_least = $(shell set -- $(call three,$(1)) $(call three,$(2)); \
 	2>/dev/null && echo yes)
 VENV := .venv
 VENV2 := .venv-fastai2
-NOTEBOOKS ?= 01_article 02_port 03_under_the_hood 04_interpretation 05_fast_fastai 06_recommending
-# A notebook that runs longer than this (seconds per cell) has hung: fail instead of waiting.
+# What `make run` runs: the article's notebook and its port, what a reader comes for.
+NOTEBOOKS ?= 01_article 02_port
+# Every lesson, in reading order: each numbered notebook in notebooks/ (a new one joins by its name).
+LESSONS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
+# The two that `make benchmark` runs: 07 writes benchmarks/results/, which 08 reads.
+BENCHMARK_NOTEBOOKS := 07_benchmark 08_beyond
+# A cell that runs longer than this (seconds) has hung: fail instead of waiting.
 CELL_TIMEOUT ?= 1200
+# Except the benchmark's one long cell, which trains every method on every fold (half an hour on 2 cores).
+BENCHMARK_CELL_TIMEOUT ?= 7200
+# Runs notebooks with papermill, showing one line per notebook, its progress lines, and where the
+# outputs went (movielens_fastai/reporting/runner.py).
+RUNNER = $(VENV)/bin/python -m movielens_fastai.reporting.runner --cell-timeout $(CELL_TIMEOUT) \
+	--cell-timeout 07_benchmark=$(BENCHMARK_CELL_TIMEOUT)
 # Kernels are installed inside each venv; this lets Jupyter and papermill find both.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter:$(CURDIR)/$(VENV2)/share/jupyter
 
@@ -46,7 +59,7 @@ CUDA_ONLY := ^(triton|cuda-[a-z]+|nvidia-(cu|nv|nccl)[a-z0-9-]*)==
 TORCH_CPU := 2.13.0+cpu
 TORCHVISION_CPU := 0.28.0
 
-.PHONY: setup check-python run benchmark publish test jupyter lock lock-cpu cpu-lock-files clean
+.PHONY: setup check-python run lessons benchmark publish test jupyter lock lock-cpu cpu-lock-files clean
 
 setup: $(VENV)/.installed-$(TORCH) $(VENV2)/.installed-$(TORCH)
 
@@ -81,27 +94,26 @@ $(VENV2)/.installed-$(TORCH): $(LOCK2) pyproject.toml | check-python
 	$(call venv,$(VENV2),$(LOCK2),movielens-fastai2,Python 3.11 (movielens-fastai2$(comma) fastai 2.8))
 
 run: setup
-	mkdir -p output
-	for nb in $(NOTEBOOKS); do \
-		$(VENV)/bin/papermill notebooks/$$nb.ipynb output/$$nb.ipynb --cwd notebooks \
-			--execution-timeout $(CELL_TIMEOUT) || exit 1; \
-	done
-	@echo "Executed notebooks, results (*.json) and plots are in output/"
+	@$(RUNNER) $(NOTEBOOKS)
+
+# Every notebook, 01 onwards: about 45 minutes on 2 cores, most of it 07_benchmark.
+lessons: setup
+	@$(RUNNER) $(LESSONS)
 
 # The peer benchmark on the canonical u1-u5 folds (about half an hour on 2 cores): the executed
-# notebook in output/, and its tables and plot in benchmarks/results/; then beyond.ipynb, which
+# notebook in output/, and its tables and plot in benchmarks/results/; then 08_beyond, which
 # reads them (our models past the article, and the article's split).
 benchmark: setup
-	mkdir -p output
-	$(VENV)/bin/papermill notebooks/07_benchmark.ipynb output/07_benchmark.ipynb --cwd notebooks \
-		--execution-timeout 7200 -p results_dir ../benchmarks/results
-	$(VENV)/bin/python benchmarks/run.py folds --table-only
-	$(VENV)/bin/papermill notebooks/08_beyond.ipynb output/08_beyond.ipynb --cwd notebooks \
-		--execution-timeout 7200
+	@$(RUNNER) -p results_dir ../benchmarks/results 07_benchmark
+	@$(VENV)/bin/python benchmarks/run.py folds --table-only
+	@$(RUNNER) 08_beyond
 
-# Maintainers: commit the outputs of a real run, normalised (see movielens_fastai/reporting/publish.py).
-publish: run benchmark
-	for nb in $(NOTEBOOKS) 07_benchmark 08_beyond; do \
+# Maintainers: commit the outputs of a real run of every notebook, normalised (see
+# movielens_fastai/reporting/publish.py). 07 and 08 run as `make benchmark` runs them.
+publish: setup
+	@$(RUNNER) $(filter-out $(BENCHMARK_NOTEBOOKS),$(LESSONS))
+	@$(MAKE) --no-print-directory benchmark
+	@for nb in $(LESSONS); do \
 		$(VENV)/bin/python -m movielens_fastai.reporting.publish output/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
 	done
 

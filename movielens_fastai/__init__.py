@@ -28,6 +28,7 @@ from .data.movielens import (
 from .data.releases import fetch_dataset, load_dataset
 from .data.splits import validation_indices
 from .lesson import (
+    Progress,
     check_batches,
     check_params,
     commit_to_jovian,
@@ -44,7 +45,7 @@ from .serving.recommend import (
 )
 
 __all__ = [
-    "DATA_DIR_ENV", "DataError", "DownloadError", "UnknownUserError",
+    "DATA_DIR_ENV", "DataError", "DownloadError", "Progress", "UnknownUserError",
     "check_batches", "check_movielens", "check_params", "commit_to_jovian", "environment",
     "fastai_v1_scorer", "fastai_v2_scorer", "fetch_dataset", "fetch_movielens", "load_dataset", "load_movies",
     "predictions_table", "print_environment", "quiet_known_warnings", "recommend_next", "resolve_data_dir",

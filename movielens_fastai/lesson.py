@@ -1,12 +1,14 @@
 """What only the notebooks need around a lesson: the library warnings a reader cannot act on,
-checked parameters, the environment printed, a table of predictions, and a Jovian commit that
-never blocks an unattended run."""
+checked parameters, the environment printed, progress lines for long cells, a table of
+predictions, and a Jovian commit that never blocks an unattended run."""
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import socket
+import time
 import warnings
 from urllib.parse import urlparse
 
@@ -111,6 +113,28 @@ def print_environment(env: dict) -> None:
     print(f"{'device':>8}: {env['device']}")
 
 
+#: A progress line as ``Progress`` prints it (and as ``evaluation.folds.run_benchmark`` logs each
+#: method and fold it starts): the seconds since the work started in brackets, then what is
+#: running. The notebook runner (``reporting.runner``) shows exactly the lines that match it in the
+#: terminal; the benchmark's scores, logged right-aligned after the same bracket, stay in the notebook.
+PROGRESS_LINE = re.compile(r"^\[\s*\d+ s\] \S")
+
+
+class Progress:
+    """Says where a long cell is: ``progress("protocol ours, u1: EASE")`` prints
+    ``[    42 s] protocol ours, u1: EASE``, the seconds counted from when this object was made.
+
+    A cell that runs for minutes otherwise shows nothing until it ends, in Jupyter and in the
+    terminal alike; these lines tell a reader which method, fold or seed it has reached."""
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.started = clock()
+
+    def __call__(self, message: str) -> str:
+        line = f"[{self.clock() - self.started:6.0f} s] {message}"
+        print(line, flush=True)
+        return line
 
 
 def predictions_table(user_ids, movie_ids, actual, predicted, movies: pd.DataFrame) -> pd.DataFrame:

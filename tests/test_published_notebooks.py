@@ -72,6 +72,20 @@ def test_publish_normalises_a_run(tmp_path):
     assert not MACHINE_PATH.search(dest.read_text())
 
 
+def test_publish_rewrites_the_real_path_of_a_linked_environment(tmp_path):
+    """A venv that is a symlink shows in tracebacks and profiles by its real path."""
+    import os
+    import site
+
+    real = os.path.realpath(site.getsitepackages()[0])
+    path = executed_notebook(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].outputs[0].text = f"{real}/fastai/basic_train.py:85(fit)\n"
+    nbformat.write(nb, path)
+    cell = nbformat.read(publish(path, tmp_path / "out.ipynb"), as_version=4).cells[1]
+    assert cell.outputs[0].text == "<site-packages>/fastai/basic_train.py:85(fit)\n"
+
+
 def test_publish_refuses_a_failed_run(tmp_path):
     path = executed_notebook(tmp_path)
     nb = nbformat.read(path, as_version=4)

@@ -36,6 +36,9 @@ def _machine_paths() -> list[tuple[str, str]]:
         replacements[path] = "<site-packages>"
     replacements[sys.prefix] = "<env>"
     replacements[str(Path.home())] = "~"
+    # A kernel reports a symlinked venv (or checkout) by its real path: rewrite that one too.
+    for path, shown in list(replacements.items()):
+        replacements.setdefault(os.path.realpath(path), shown)
     return sorted(replacements.items(), key=lambda item: -len(item[0]))
 
 

@@ -1,6 +1,6 @@
 """The port to fastai 2.8: same split as the original, and as good a model."""
 
-from test_notebook_v1 import rated_by
+from test_01_article import rated_by
 
 
 def test_port_validates_on_the_originals_rows(port_full, v1_full):
