@@ -41,7 +41,7 @@ LOCKS = [(env, lock) for env, (_, *locks) in FAMILIES.items() for lock in locks]
 # and fastai 2 cannot share one, and the others only one lock holds (test_one_environment_packages).
 # A module that imports none of them, itself or through the package's modules, imports in both.
 ONE_ENVIRONMENT = {"fastai": "fastai", "surprise": "scikit-surprise", "myfm": "myfm", "implicit": "implicit",
-                   "gradio": "gradio", "safetensors": "safetensors"}
+                   "gradio": "gradio", "safetensors": "safetensors", "papermill": "papermill"}
 # Import names to distributions where neither environment has one installed to ask (packages_distributions()).
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "surprise": "scikit-surprise", "PIL": "pillow", "yaml": "PyYAML"}
 
