@@ -35,3 +35,12 @@ def test_port_fast_run_on_a_slice(port_fast, v1_fast):
     assert results["dataset"]["ratings"] == 5000 and len(results["epochs"]) == 1
     assert results["valid_rows"] == v1_fast[0]["valid_rows"]
     assert results["jovian"] == "skipped"
+
+
+def test_port_shows_what_export_does_and_saves_a_bundle_that_loads_back_exactly(port_fast):
+    saving = port_fast[0]["saving"]
+    assert saving["same_predictions_after_load_learner"]
+    assert any("pickle" in message for message in saving["load_learner_warned"]), saving
+    assert saving["torch_load_weights_only"].startswith("refused")
+    assert saving["same_predictions_after_load_bundle"]
+    assert saving["largest_gap_to_the_learner"] < 1e-5      # float64 against float32, nothing more

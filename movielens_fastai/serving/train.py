@@ -212,6 +212,20 @@ def assemble_bundle(dot: DotModel, train: pd.DataFrame, titles: pd.DataFrame, ra
     return bundle
 
 
+def validation_mse(learn) -> float:
+    """The MSE of ``learn.model`` over ``learn.dls.valid``'s batches ((inputs..., ratings) each),
+    leaving the learner's record and training mode as they were."""
+    model, was_training = learn.model, learn.model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for *inputs, targets in learn.dls.valid:
+            errors = model(*inputs).reshape(-1).float() - targets.reshape(-1).float()
+            total, count = total + float((errors ** 2).sum()), count + len(errors)
+    model.train(was_training)
+    return total / count
+
+
 def bundle_from_learner(learn, train: pd.DataFrame, titles: pd.DataFrame, rating_scale=(1.0, 5.0),
                         all_ratings: pd.DataFrame | None = None, progress=print) -> ModelBundle:
     """A ``ModelBundle`` from a trained fastai 2 collab learner (the port's ``collab_learner`` or the
@@ -222,8 +236,9 @@ def bundle_from_learner(learn, train: pd.DataFrame, titles: pd.DataFrame, rating
     article's loss is the MSE)."""
     valid_mse = None
     if getattr(learn.dls.valid, "n", 0):
-        with learn.no_bar(), learn.no_logging():
-            valid_mse = float(learn.validate()[0])
+        # the model itself over the validation batches: fastai's validate and get_preds start a new
+        # fit record, and the learner's history is its owner's
+        valid_mse = validation_mse(learn)
     named = train if all_ratings is None else all_ratings
     info = {"ratings_sha256": ratings_sha256(named),
             "data": {"ratings": len(named), "train_ratings": len(train)},

@@ -292,9 +292,13 @@ def test_the_ports_learner_saves_to_a_bundle_too(tables, tmp_path):
     learn = collab_learner(dls, n_factors=40, y_range=(0, 5.5), wd=0.1)
     with learn.no_bar(), learn.no_logging():
         learn.fit_one_cycle(1, 0.01)
+    history = [list(row) for row in learn.recorder.values]
     made = bundle_from_learner(learn, ratings.iloc[:4500], titles, all_ratings=ratings,
                                progress=lambda line: None)
-    assert made.info["ratings_sha256"] == ratings_sha256(ratings) and made.info["valid_mse"] > 0
+    assert made.info["ratings_sha256"] == ratings_sha256(ratings)
+    # its validation MSE is the learner's last validation loss, and the learner's history is untouched
+    assert [list(row) for row in learn.recorder.values] == history
+    assert made.info["valid_mse"] == pytest.approx(history[-1][1], rel=1e-5)
     pairs = ratings.iloc[:200]
     with learn.no_bar():
         expected = learn.get_preds(dl=dls.test_dl(pairs))[0].view(-1).numpy()
