@@ -32,6 +32,11 @@ from pathlib import Path
 
 # Before gradio is imported: it reads this once, and would otherwise call home.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio's queue keeps a record of its last 10,000 events and, after every event, rebuilds a pandas
+# summary of all of them (for its wait estimates): a fifth of the server's time under load, growing
+# with the run, and memory that grows too. The last 500, summarised every 50 events, estimate as well.
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "50")
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
@@ -56,6 +61,8 @@ MAX_BODY_BYTES = 1 << 20
 #: The most ratings one request may carry: more than a person rates in one sitting (MovieLens
 #: 100K's most active user rated 737 movies), and it bounds the work of one request.
 MAX_RATINGS = 1000
+#: How many visitors' sessions Gradio keeps (see ``serve``).
+SESSIONS_KEPT = 256
 #: How many titles a recommendation lists.
 LIST_LENGTH = 10
 #: The ratings table's columns, and the list's.
@@ -280,7 +287,7 @@ class MovieApp:
             person = self.bundle.new_user(ratings)
             picks = person.recommend(LIST_LENGTH)
         except RatingsError as err:
-            return gr.update(value=[]), f"⚠️ {err}"
+            return [], f"⚠️ {err}"
         predicted = np.clip(picks[PREDICTED].to_numpy(), self.lo, self.hi)
         rows = [[rank, title, round(float(p), 1), because] for rank, (title, p, because) in
                 enumerate(zip(picks[TITLE], predicted, picks[BECAUSE], strict=True), start=1)]
@@ -310,6 +317,21 @@ class MovieApp:
 
 
 # ----------------------------------------------------------------------------- the page
+
+
+def as_table(handler, columns: list[str]):
+    """``handler`` with the rows it returns first handed to Gradio as a pandas frame: for a list of
+    rows, Gradio's Dataframe looks for polars on disk (``importlib.util.find_spec``) on every call,
+    a twentieth of the server's time under load; for a frame it does not."""
+
+    def framed(*args):
+        rows, *rest = handler(*args)
+        if isinstance(rows, list):
+            rows = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+        return (rows, *rest)
+
+    framed.__name__ = handler.__name__
+    return framed
 
 
 def data_name(bundle: ModelBundle) -> str:
@@ -372,9 +394,9 @@ def build_app(bundle: ModelBundle) -> gr.Blocks:
                 ask = gr.Button("How's that movie?", elem_id="ask")
         answer = gr.Markdown(elem_id="answer")
 
-        rate.click(handlers.rate, [pick, stars, rated], [rated, message], api_name="rate")
-        clear.click(handlers.clear, None, [rated, message], api_name="clear")
-        go.click(handlers.recommend, [rated], [listed, message], api_name="recommend")
+        rate.click(as_table(handlers.rate, RATED), [pick, stars, rated], [rated, message], api_name="rate")
+        clear.click(as_table(handlers.clear, RATED), None, [rated, message], api_name="clear")
+        go.click(as_table(handlers.recommend, LISTED), [rated], [listed, message], api_name="recommend")
         ask.click(handlers.predict, [look, rated], [answer], api_name="predict")
     # Each call takes about a millisecond of model time: a few at once use both cores without
     # making any one wait long; more wait in the queue (bounded, so a flood is refused, not held).
@@ -392,9 +414,14 @@ def serve(bundle: ModelBundle, host: str = HOST, port: int | None = PORT, root_p
     demo = build_app(bundle)
     if port is None:
         port = free_port(host)
+    # Gradio keeps a copy of every component's settings per session (about 140 KB here, the pickers'
+    # 1,668 choices three times over), up to state_session_capacity sessions, least recently used
+    # dropped first. The page keeps nothing of a visitor's in them (each call carries the ratings),
+    # so a few hundred bound the memory without losing anything.
     demo.launch(server_name=host, server_port=port, root_path=root_path, prevent_thread_lock=True,
                 inbrowser=False, share=False, inline=False, quiet=quiet, show_error=False, footer_links=[],
-                theme=theme(), app_kwargs={"middleware": [(RequestLimits, (), {"limit": limit})]})
+                theme=theme(), state_session_capacity=SESSIONS_KEPT,
+                app_kwargs={"middleware": [(RequestLimits, (), {"limit": limit})]})
     if not quiet:
         print(f"Serving on {demo.local_url}", flush=True)
     if block:
