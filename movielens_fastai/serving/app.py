@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,7 +39,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "50")
 
-import gradio as gr  # noqa: E402
+with warnings.catch_warnings():
+    # Gradio imports tqdm.auto, which in a notebook without ipywidgets warns that it falls back to
+    # plain progress bars: nothing a reader of notebook 09 can or needs to act on.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
