@@ -59,7 +59,7 @@ CUDA_ONLY := ^(triton|cuda-[a-z]+|nvidia-(cu|nv|nccl)[a-z0-9-]*)==
 TORCH_CPU := 2.13.0+cpu
 TORCHVISION_CPU := 0.28.0
 
-.PHONY: setup check-python run lessons benchmark publish test jupyter lock lock-cpu cpu-lock-files clean
+.PHONY: setup check-python run lessons benchmark publish test jupyter app space lock lock-cpu cpu-lock-files clean
 
 setup: $(VENV)/.installed-$(TORCH) $(VENV2)/.installed-$(TORCH)
 
@@ -128,6 +128,20 @@ test: setup
 
 jupyter: setup
 	$(VENV)/bin/jupyter notebook notebooks/
+
+# The app (issue #17): "How's that movie?" on http://127.0.0.1:7860/, serving the model saved in
+# output/app/ (trained there first, each step printed, when there is none). It needs only the
+# fastai 2 environment. APP_ARGS passes options, e.g. APP_ARGS='--port 8000' or a model trained on
+# your own table: APP_ARGS='--ratings mine.csv --titles titles.csv --user-column userId ...'.
+APP_ARGS ?=
+app: $(VENV2)/.installed-$(TORCH)
+	GRADIO_ANALYTICS_ENABLED=False $(VENV2)/bin/python -m movielens_fastai.serving.app $(APP_ARGS)
+
+# A Hugging Face Space laid out in output/space/ (app.py, requirements.txt, README.md, the model);
+# nothing is deployed.
+space: $(VENV2)/.installed-$(TORCH)
+	GRADIO_ANALYTICS_ENABLED=False $(VENV2)/bin/python -m movielens_fastai.serving.app --space output/space \
+		$(APP_ARGS)
 
 # Recompile the locks from the short input lists (needs the package registry). The CPU locks
 # are the default locks with torch's CUDA packages left out and torch's CPU build pinned, so
