@@ -263,10 +263,8 @@ def table(results: dict) -> str:
                  f"({memory['growth_mib']:+.1f} MiB), peak {memory['peak_mib']:.0f} MiB: "
                  f"{'flat' if met['memory'] else 'not flat'} (goal: growth under "
                  f"{goals['memory_growth_mib']:.0f} MiB).")
-    shared = (" The machine was shared with other work during the run (load average "
-              f"{results['load_average_at_start']:.1f} at the start)." if results["shared_machine"] else "")
     return ("\n".join(lines) + f"\n\n`{results['command']}`, {results['machine_line']}, {results['date']}; "
-            f"the client ran on the same cores as the server.{shared}\n")
+            f"the client ran on the same cores as the server.\n")
 
 
 def put_table(marker: str, text: str) -> Path:
@@ -293,8 +291,6 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help=f"results folder (default: {RESULTS.relative_to(ROOT)})")
     parser.add_argument("--docs", action="store_true", help="also put the table in docs/app.md")
-    parser.add_argument("--shared-machine", action="store_true",
-                        help="say in the results that other work ran on the machine meanwhile")
     args = parser.parse_args(argv)
     if not (1 <= args.users <= 200 and 1 <= args.requests <= 100_000 and 1 <= args.seconds <= 600
             and 0 < args.think <= 60):
@@ -352,7 +348,7 @@ def main(argv=None) -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": " ".join(["nice .venv-fastai2/bin/python", os.path.relpath(__file__, ROOT),
                              *sys.argv[1:]]),
-        "load_average_at_start": load_average, "shared_machine": args.shared_machine,
+        "load_average_at_start": load_average,
     }
     text = table(results)
     print(text)

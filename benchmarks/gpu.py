@@ -31,12 +31,12 @@ Run it on a machine with a CUDA GPU, from the repository root, in an environment
 fastai 2.8.12 and a CUDA build of torch (``.venv-fastai2`` on such a machine, or pip
 install ``fastai==2.8.12`` beside the machine's own torch), with MovieLens 100K in D::
 
-    python benchmarks/gpu.py --data-dir D --out benchmarks/results/gpu.json
+    python benchmarks/gpu.py --data-dir D                 # writes benchmarks/results/gpu.json
 
 Without a GPU it measures the CPU alone. A quick check of the script itself (a slice of
 the ratings, one epoch, one seed; the numbers mean nothing)::
 
-    .venv-fastai2/bin/python benchmarks/gpu.py --data-dir D --out /tmp/gpu.json --quick
+    .venv-fastai2/bin/python benchmarks/gpu.py --data-dir D --out /tmp --quick
 """
 
 from __future__ import annotations
@@ -114,12 +114,23 @@ def fit_dot_model(settings, train_df, valid_df, seed, device, epochs):
     return seconds, mse, {"torch_threads": torch.get_num_threads()}
 
 
+def seed_list(text: str) -> list[int]:
+    """``0,1,2`` as [0, 1, 2], as every benchmark of the project takes seeds."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True, help="folder holding u.data and u.item")
-    parser.add_argument("--out", required=True, help="JSON file to write")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, GPU")
-    parser.add_argument("--cpu-seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, CPU")
+    parser.add_argument("--data-dir", required=True, help="MovieLens 100K folder (u.data and u.item)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
+                        help="folder for gpu.json; created if missing (default: benchmarks/results)")
+    parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2],
+                        help="training seeds on the GPU, e.g. 0,1,2")
+    parser.add_argument("--cpu-seeds", type=seed_list, default=[0, 1, 2],
+                        help="training seeds on the CPU, e.g. 0,1")
     parser.add_argument("--devices", nargs="+", default=None, help="default: cuda (if present), then cpu")
     parser.add_argument("--methods", nargs="+", default=["fastai2", "plain", "fast"],
                         choices=["fastai2", "plain", "fast"])
@@ -171,7 +182,7 @@ def main(argv=None) -> None:
 
     def save():
         record["total_seconds"] = time.perf_counter() - started
-        write_json_atomically(args.out, record)
+        write_json_atomically(args.out / "gpu.json", record)
 
     # the GPU first; on the CPU the quick methods before fastai, the slowest there
     order = [(device, method) for device in devices
@@ -213,7 +224,7 @@ def main(argv=None) -> None:
             runs = ", ".join(f"{r['valid_mse']:.4f} / {r['fit_seconds']:.1f}" for r in row["per_seed"])
             print(f"| {row['method']} | {row['device']} | {len(row['per_seed'])} | "
                   f"{row['mean_fit_seconds']:.2f} | {row['mean_valid_mse']:.4f} | {runs} |")
-    print(f"-> {args.out} ({record['total_seconds']:.0f} s in all)")
+    print(f"-> {args.out / 'gpu.json'} ({record['total_seconds']:.0f} s in all)")
 
 
 if __name__ == "__main__":

@@ -86,8 +86,6 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="k = 1 and 5, no retraining; writes nowhere")
     parser.add_argument("--out", default=None, help=f"results folder (default: {RESULTS.relative_to(ROOT)})")
     parser.add_argument("--docs", action="store_true", help="also put the table in docs/serving.md")
-    parser.add_argument("--shared-machine", action="store_true",
-                        help="say in the results that other work ran on the machine meanwhile")
     parser.add_argument("--render", action="store_true",
                         help="measure nothing: render goals and tables again from new_users.json")
     args = parser.parse_args(argv)
@@ -120,7 +118,7 @@ def main(argv=None) -> None:
                      "blend_grid": {k: list(v) for k, v in BLEND_GRID.items()},
                      "code_defaults": {"fold_in_penalty": CHOSEN_PENALTY, **CHOSEN_BLEND}},
         "environment": environment(packages=("fastai", "torch", "numpy", "pandas", "safetensors")),
-        "machine": machine(), "shared_machine": args.shared_machine,
+        "machine": machine(),
         "command": " ".join([_shown_path(sys.executable), *sys.argv]),
         "data": {"dir": os.fspath(data_dir), "ratings": len(ratings)},
         "total_seconds": time.perf_counter() - started,

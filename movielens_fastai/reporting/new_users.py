@@ -58,11 +58,10 @@ def markdown(results: dict) -> str:
     settings = (f"fold-in penalty {chosen['fold_in_penalty']:g}, co-occurrence weight "
                 f"{chosen['cond_weight']:g}, popularity prior {chosen['popularity_prior']:g}")
     where = f"{env['device']}, {env['platform']}, {env['date'][:10]}"
-    shared = " (shared machine)" if results.get("shared_machine") else ""
     lines = [
         f"New users on MovieLens 100K: {users['held_out']} held-out users (seed {results['seed']}), settings "
         f"chosen on {users['validation']} other users ({results['orders'][0]} order): {settings}; "
-        f"{where}{shared}.",
+        f"{where}.",
         "",
     ]
     goal_report = goals(results)
