@@ -3,7 +3,7 @@
 The server is the app's command (``python -m movielens_fastai.serving.app``) run by
 ``.venv-fastai2``'s Python on 127.0.0.1 and a free port, with no saved model: it trains one first
 (printing each step) and then serves it; it is stopped whatever happens. Headless Chromium
-(Debian's, driven by Playwright with ``executable_path``, as tests/test_browser.py does) types part
+(Debian's, driven by Playwright with ``executable_path``, as tests/test_browser_notebooks.py does) types part
 of a title, picks it, rates five movies, asks for ten and looks up a movie's predicted rating; a
 title the model does not know and a list asked for with no ratings get their plain messages, and
 the page goes on working. Every request the page makes must go to 127.0.0.1: no fonts, scripts or
@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import pytest
 from conftest import NOTEBOOKS, ROOT, full_data_dir
-from test_browser import (
+from test_browser_notebooks import (
     CHROMIUM,
     JUPYTER,
     SCREENSHOTS,
