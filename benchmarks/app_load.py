@@ -268,13 +268,9 @@ def table(results: dict) -> str:
 
 
 def put_table(marker: str, text: str) -> Path:
-    """The table between its markers in docs/ (the project's marker writer, wherever it lives)."""
-    try:
-        from movielens_fastai.reporting.markers import put_between_markers
-    except ImportError:
-        from run import put_between_markers
+    """The table between its markers in docs/."""
+    from movielens_fastai.reporting.markers import put_between_markers
 
-        return put_between_markers(marker, text)
     return put_between_markers(marker, text, ROOT)
 
 

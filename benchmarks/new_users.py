@@ -144,9 +144,9 @@ def write(out: Path, results: dict, table: str) -> None:
 
 
 def to_docs(table: str) -> None:
-    from run import put_between_markers
+    from movielens_fastai.reporting.markers import put_between_markers
 
-    print(f"-> {put_between_markers('new-users', table)}")
+    print(f"-> {put_between_markers('new-users', table, ROOT)}")
 
 
 def render(out: Path, docs: bool) -> None:
