@@ -98,6 +98,14 @@ def machine() -> dict:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask): ``mkstemp``'s temporary files are
+    0o600, and a result renamed into place should be readable as any other file the user writes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_json_atomically(path: str | os.PathLike, data: dict) -> Path:
     """Write JSON through a temporary file, so readers never see half a file."""
     path = Path(path)
@@ -107,6 +115,7 @@ def write_json_atomically(path: str | os.PathLike, data: dict) -> Path:
         with os.fdopen(fd, "w") as out:
             json.dump(data, out, indent=2, default=_to_json)
             out.write("\n")
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -122,6 +131,7 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w") as out:
             out.write(text)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

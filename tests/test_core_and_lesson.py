@@ -1,6 +1,7 @@
 """Run bookkeeping: parameter checks, atomic results, jovian that never blocks."""
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import movielens_fastai as mlf
+from movielens_fastai.core import write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = dict(valid_pct=0.1, n_factors=40, lr=0.01, epochs=5, y_range=[0, 5.5], wd=0.1)
@@ -40,6 +42,16 @@ def test_results_are_written_whole(tmp_path):
         mlf.write_json_atomically(path, {"bad": object()})
     assert json.loads(path.read_text()) == {"valid_mse": 0.8, "rows": [1, 2]}, "old file kept intact"
     assert [p.name for p in path.parent.iterdir()] == ["r.json"], "no temporary file left"
+
+
+def test_results_are_readable_as_any_new_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        json_file = mlf.write_json_atomically(tmp_path / "r.json", {"a": 1})
+        text_file = write_text_atomically(tmp_path / "r.md", "a")
+    finally:
+        os.umask(old)
+    assert oct(json_file.stat().st_mode & 0o777) == oct(text_file.stat().st_mode & 0o777) == "0o644"
 
 
 def test_jovian_off_skips_and_says_how(capsys):

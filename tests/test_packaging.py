@@ -36,6 +36,8 @@ FAMILIES = {
     "fastai1": ("requirements.in", "requirements.txt", "requirements-cpu.txt"),
     "fastai2": ("requirements-fastai2.in", "requirements-fastai2.txt", "requirements-fastai2-cpu.txt"),
 }
+# What the CPU locks pin differently from the default ones (the Makefile's cpu-lock-files).
+CPU_SWAPPED = {"torch", "torchvision"}
 LOCKS = [(env, lock) for env, (_, *locks) in FAMILIES.items() for lock in locks]
 # Top-level imports that tie a module to one environment ({import name: distribution}): fastai v1
 # and fastai 2 cannot share one, and the others only one lock holds (test_one_environment_packages).
@@ -445,7 +447,14 @@ def test_each_lock_is_its_in_file_resolved(env):
     source, default_lock, _ = FAMILIES[env]
     dists = installed(env)
     lock = built_from(env, dists)
-    closure = run_json(VENVS[env] / "bin" / "python", CLOSURE, *in_requirements(source))
+    roots = in_requirements(source)
+    if lock != default_lock:
+        # The CPU lock is the default one with torch and torchvision swapped for PyTorch's CPU build
+        # (the Makefile's TORCH_CPU and TORCHVISION_CPU): the .in file's pins on them are the default's.
+        pins = lock_pins(lock)
+        roots = [f"{pins[name][0]}=={pins[name][1]}" if name in CPU_SWAPPED else line
+                 for line in roots for name in [canonicalize_name(Requirement(line).name)]]
+    closure = run_json(VENVS[env] / "bin" / "python", CLOSURE, *roots)
     assert not closure["problems"], f"{lock}: {closure['problems']}"
     needed = set(closure["needed"]) - {"pip"}
     pinned = set(lock_pins(lock))

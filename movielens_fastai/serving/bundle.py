@@ -40,7 +40,7 @@ import pandas as pd
 import safetensors.numpy
 from safetensors import SafetensorError
 
-from ..core import MOVIE, RATING, TITLE, USER, check_columns, check_k
+from ..core import MOVIE, RATING, TITLE, USER, check_columns, check_k, new_file_mode
 from ..models.rating.fold_in import DotModel, FoldedUser
 from ..models.topn.new_user import NewUserRanker
 
@@ -230,6 +230,7 @@ def save_bundle(path: str | os.PathLike, bundle: ModelBundle) -> Path:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
