@@ -106,37 +106,38 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+def write_bytes_atomically(path: str | os.PathLike, data: bytes, mode: int | None = None,
+                           sync: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then ``os.replace``:
+    readers see the old file or the whole new one, never half of one, and nothing is left behind
+    when writing fails. ``mode`` defaults to a new file's; ``sync`` flushes to disk before the
+    rename (for a file a server will load)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.chmod(tmp, new_file_mode() if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_json_atomically(path: str | os.PathLike, data: dict) -> Path:
     """Write JSON through a temporary file, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, indent=2, default=_to_json)
-            out.write("\n")
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(data, indent=2, default=_to_json) + "\n"
+    return write_bytes_atomically(path, text.encode())
 
 
-def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+def write_text_atomically(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
     """Write text through a temporary file, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomically(path, text.encode(), mode)
 
 
 def _to_json(value):

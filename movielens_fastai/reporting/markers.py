@@ -4,9 +4,9 @@ between them from its results file, and nothing else of the page."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from ..core import write_text_atomically
 
 
 class MarkerError(ValueError):
@@ -38,13 +38,5 @@ def put_between_markers(marker: str, table: str, root: Path) -> Path:
         raise MarkerError(f"benchmark:{marker}: {page.relative_to(root)} needs {start} followed by {end}")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{page.name}.", dir=page.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{head}{start}\n{table}{end}{tail}")
-        os.chmod(tmp, page.stat().st_mode & 0o777)
-        os.replace(tmp, page)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(page, f"{head}{start}\n{table}{end}{tail}", mode=page.stat().st_mode & 0o777)
     return page

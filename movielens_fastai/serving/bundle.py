@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ import pandas as pd
 import safetensors.numpy
 from safetensors import SafetensorError
 
-from ..core import MOVIE, RATING, TITLE, USER, check_columns, check_k, new_file_mode
+from ..core import MOVIE, RATING, TITLE, USER, check_columns, check_k, write_bytes_atomically
 from ..models.rating.fold_in import DotModel, FoldedUser
 from ..models.topn.new_user import NewUserRanker
 
@@ -223,19 +222,7 @@ def save_bundle(path: str | os.PathLike, bundle: ModelBundle) -> Path:
     new one, never half of one; nothing is left behind if writing fails."""
     path = Path(path)
     data = safetensors.numpy.save(bundle.arrays(), metadata=bundle.metadata())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomically(path, data, sync=True)
 
 
 def _header(path: Path, data: bytes) -> dict:
