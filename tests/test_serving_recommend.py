@@ -42,7 +42,10 @@ def test_user_who_rated_everything_gets_nothing():
 def test_unknown_user_is_an_error():
     with pytest.raises(mlf.UnknownUserError) as err:
         mlf.top_unseen(scorer, RATINGS, MOVIES, user_id=99)
-    assert str(err.value) == "user 99 is not in the training data, so the model has nothing to recommend from"
+    assert str(err.value) == ("user 99 is not in the training data, so the model has nothing to recommend "
+                              "from; for someone the model has not seen, fold their ratings into a saved "
+                              "model: movielens_fastai.serving.bundle.load_bundle(path)"
+                              ".new_user(ratings).recommend(10) (docs/serving.md)")
 
 
 def test_predictions_table_has_titles_and_differences():

@@ -87,7 +87,7 @@ def top_unseen(scorer: Scorer, ratings: pd.DataFrame, movies: pd.DataFrame,
     known_users = getattr(scorer, "known_users", set(ratings[USER]))
     if user_id not in known_users:
         raise UnknownUserError(f"user {user_id} is not in the training data, so the model "
-                               "has nothing to recommend from")
+                               f"has nothing to recommend from{NEW_USER_HINT}")
     candidates = getattr(scorer, "known_movies", set(movies[MOVIE]))
     rated = set(ratings.loc[ratings[USER] == user_id, MOVIE])
     unseen = np.array(sorted(candidates - rated), dtype=np.int64)
@@ -102,6 +102,12 @@ def top_unseen(scorer: Scorer, ratings: pd.DataFrame, movies: pd.DataFrame,
     return table[columns].head(n).reset_index(drop=True)
 
 
+# Where a user the model never saw goes instead (docs/serving.md).
+NEW_USER_HINT = ("; for someone the model has not seen, fold their ratings into a saved model: "
+                 "movielens_fastai.serving.bundle.load_bundle(path).new_user(ratings).recommend(10) "
+                 "(docs/serving.md)")
+
+
 def recommend_next(ratings: pd.DataFrame, movies: pd.DataFrame, user_id: int, n: int = 10,
                    ranker=None) -> pd.DataFrame:
     """What should ``user_id`` watch next? The ``n`` movies they have not rated, best
@@ -112,7 +118,7 @@ def recommend_next(ratings: pd.DataFrame, movies: pd.DataFrame, user_id: int, n:
     """
     if user_id not in set(ratings[USER]):
         raise UnknownUserError(f"user {user_id} is not in the ratings, so there is nothing to "
-                               "recommend from")
+                               f"recommend from{NEW_USER_HINT}")
     ranker = (ranker if ranker is not None else best_ranker()).fit(ratings)
     return top_unseen(ranker.scorer(), ratings, movies, user_id, n)
 
