@@ -19,7 +19,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..core import SetupError, project_root
+from ..core import SetupError, project_root, write_text_atomically
+from ..data.movielens import DATA_DIR_ENV
 from ..lesson import KNOWN_WARNINGS
 
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
@@ -36,6 +37,9 @@ def _machine_paths() -> list[tuple[str, str]]:
         replacements[path] = "<site-packages>"
     replacements[sys.prefix] = "<env>"
     replacements[str(Path.home())] = "~"
+    if os.environ.get(DATA_DIR_ENV):
+        # the data read from elsewhere: the reader sees the variable that pointed there
+        replacements[os.environ[DATA_DIR_ENV].rstrip("/")] = f"${DATA_DIR_ENV}"
     # A kernel reports a symlinked venv (or checkout) by its real path: rewrite that one too.
     for path, shown in list(replacements.items()):
         replacements.setdefault(os.path.realpath(path), shown)
@@ -100,11 +104,7 @@ def publish(executed: str | os.PathLike, dest: str | os.PathLike) -> Path:
     if errors:
         raise ValueError(f"{executed}: refusing to publish a notebook with an error output "
                          f"({errors[0].get('ename')}: {errors[0].get('evalue')})")
-    dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    nbformat.write(normalise(nb), tmp)
-    os.replace(tmp, dest)
-    return dest
+    return write_text_atomically(dest, nbformat.writes(normalise(nb)) + "\n")
 
 
 # What an absolute path of the machine that ran a notebook looks like.

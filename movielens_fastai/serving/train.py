@@ -181,9 +181,7 @@ def train_bundle_from_tables(ratings: pd.DataFrame, titles: pd.DataFrame, progre
         "valid_mse": valid_mse,
         "trained": started.isoformat(timespec="seconds"),
     }
-    bundle = assemble_bundle(dot, train, titles, scale, info, progress)
-    progress(f"Done: {len(dot.user_ids):,} users and {len(dot.movie_ids):,} movies in the bundle")
-    return bundle
+    return assemble_bundle(dot, train, titles, scale, info, progress)
 
 
 def assemble_bundle(dot: DotModel, train: pd.DataFrame, titles: pd.DataFrame, rating_scale, info: dict,

@@ -71,6 +71,7 @@ def test_training_says_what_it_does(bundle):
     assert any("epoch 1/1" in line for line in lines)
     assert any("validation MSE" in line for line in lines)
     assert lines[-1].startswith("Done:")
+    assert sum(line.startswith("Done:") for line in lines) == 1, "each step said once"
 
 
 def test_bundle_records_how_it_was_made(bundle, tables):
