@@ -2,9 +2,8 @@
 #   make run    set up, then run the article's notebook and the port into output/ (results JSON, plots,
 #               executed notebooks), one line per notebook in the terminal
 #   make test   set up, then run the test suite
-# `make lessons` runs every notebook, in reading order. `make setup TORCH=cpu` (or `make run TORCH=cpu`,
-# `make test TORCH=cpu`) builds both environments with PyTorch's CPU-only wheels instead of PyPI's:
-# no GPU support, about a quarter of the disk.
+# `make lessons` runs every notebook, in reading order. Both environments take the PyTorch build
+# that fits the machine (TORCH, below); `make setup TORCH=cuda` or `TORCH=cpu` asks for one.
 
 # fastai v1 needs Python 3.11: the one on PATH, else a uv-managed one (`uv python install 3.11`).
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || { command -v uv >/dev/null 2>&1 && uv python find 3.11 2>/dev/null; })
@@ -40,18 +39,38 @@ RUNNER = $(VENV)/bin/python -m movielens_fastai.reporting.runner --cell-timeout 
 # Kernels are installed inside each venv; this lets Jupyter and papermill find both.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter:$(CURDIR)/$(VENV2)/share/jupyter
 
-# TORCH=default: torch from PyPI (CUDA libraries included, uses a GPU when there is one).
-# TORCH=cpu: torch from PyTorch's CPU wheel index; every other pin is the default lock's.
-TORCH ?= default
+# TORCH, PyTorch's build in both environments:
+#   cpu   PyTorch's CPU-only build: about a quarter of the disk, no GPU support
+#   cuda  PyPI's build, CUDA libraries included: uses an NVIDIA GPU
+# Unset, it is what the environments were built with, so a later target reuses them; for new
+# environments, the machine decides: cuda where `nvidia-smi -L` lists a GPU, cpu elsewhere. Naming
+# a build the environments were not built with rebuilds both, and says so.
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-ifeq ($(TORCH),default)
+built_with := $(patsubst .installed-%,%,$(notdir $(firstword $(wildcard $(VENV)/.installed-* $(VENV2)/.installed-*))))
+ifeq ($(origin TORCH),undefined)
+ifneq ($(built_with),)
+TORCH := $(built_with)
+TORCH_WHY := as the environments were built; TORCH=$(if $(filter cpu,$(built_with)),cuda,cpu) switches
+else ifneq ($(filter GPU,$(shell nvidia-smi -L 2>/dev/null)),)
+TORCH := cuda
+TORCH_WHY := nvidia-smi lists an NVIDIA GPU; TORCH=cpu for the CPU-only build
+else
+TORCH := cpu
+TORCH_WHY := no NVIDIA GPU: nvidia-smi lists none; TORCH=cuda for the CUDA build
+endif
+else ifneq ($(filter-out $(TORCH),$(built_with)),)
+TORCH_WHY := TORCH=$(TORCH) asked; the environments were built with the $(built_with) build: rebuilding both
+else
+TORCH_WHY := TORCH=$(TORCH) asked
+endif
+ifeq ($(TORCH),cuda)
 LOCK := requirements.txt
 LOCK2 := requirements-fastai2.txt
 else ifeq ($(TORCH),cpu)
 LOCK := requirements-cpu.txt
 LOCK2 := requirements-fastai2-cpu.txt
 else
-$(error TORCH must be 'default' or 'cpu', got '$(TORCH)')
+$(error TORCH must be 'cuda' or 'cpu' (or unset: the machine decides), got '$(TORCH)')
 endif
 # The CPU locks: torch's own CUDA dependencies left out (nvidia-ml-py3 is fastai v1's, not torch's),
 # torch and torchvision swapped for PyTorch's CPU build and the torchvision made for it.
@@ -59,9 +78,13 @@ CUDA_ONLY := ^(triton|cuda-[a-z]+|nvidia-(cu|nv|nccl)[a-z0-9-]*)==
 TORCH_CPU := 2.13.0+cpu
 TORCHVISION_CPU := 0.28.0
 
-.PHONY: setup check-python run lessons benchmark publish test jupyter app space lock lock-cpu cpu-lock-files clean
+.PHONY: setup torch-build check-python check-cuda-locks run lessons benchmark publish badges test jupyter app space lock lock-cpu cpu-lock-files clean
 
 setup: $(VENV)/.installed-$(TORCH) $(VENV2)/.installed-$(TORCH)
+
+# One line: which build, and why.
+torch-build:
+	@echo "PyTorch: the $(TORCH) build ($(TORCH_WHY))."
 
 # Stops make with one line (make's own "Makefile:N: *** ... Stop.") before anything is built.
 check-python:
@@ -70,27 +93,37 @@ check-python:
 	$(if $(call at_least,$(python_version),$(PYTHON_FLOOR)),,$(error $(PYTHON) is Python $(python_version)$(comma) \
 		older than $(PYTHON_FLOOR)$(comma) the oldest the locks install on; $(GET_PYTHON)))
 
-# $(call venv,DIR,LOCK,KERNEL,DISPLAY NAME): a fresh venv with LOCK installed and its kernel registered.
+# $(call venv,DIR,LOCK,KERNEL,DISPLAY NAME): a fresh venv with LOCK installed and its kernel registered,
+# one line per step with the time since the start (pip stays quiet: a download can take minutes).
 # For the CPU build, torch comes first from PyTorch's CPU index (only torch: every other package
 # keeps coming from PyPI), then the lock finds it already satisfied.
 define venv
-	rm -rf $(1)
-	$(PYTHON) -m venv $(1)
-	$(1)/bin/pip install -q --upgrade 'pip<27'
-	$(if $(filter cpu,$(TORCH)),$(1)/bin/pip install -q --no-deps --index-url $(TORCH_CPU_INDEX) \
-		$$(grep -E '^torch==' $(2)))
-	$(1)/bin/pip install -q -r $(2)
-	$(1)/bin/pip install -q --no-deps -e .
-	$(1)/bin/python -m ipykernel install --sys-prefix --name $(3) --display-name "$(4)"
-	touch $(1)/.installed-$(TORCH)
+	@set -e; start=$$(date +%s); \
+	step() { t=$$(( $$(date +%s) - start )); printf '%s: %s (%d min %02d s)\n' $(1) "$$1" $$((t / 60)) $$((t % 60)); }; \
+	step "new environment, the $(TORCH) build of PyTorch"; \
+	rm -rf $(1); \
+	$(PYTHON) -m venv $(1); \
+	$(1)/bin/pip install -q --upgrade 'pip<27'; \
+	$(if $(filter cpu,$(TORCH)),$(call cpu_torch,$(1),$(2))) \
+	step "$$(grep -c '==' $(2)) pinned packages from $(2)"; \
+	$(1)/bin/pip install -q -r $(2); \
+	step "the movielens_fastai package, editable"; \
+	$(1)/bin/pip install -q --no-deps -e .; \
+	$(1)/bin/python -m ipykernel install --sys-prefix --name $(3) --display-name "$(4)" >/dev/null; \
+	touch $(1)/.installed-$(TORCH); \
+	step "ready, kernel $(3)"
 endef
 
+# $(call cpu_torch,DIR,LOCK): the venv's step that installs the lock's torch from PyTorch's CPU index.
+cpu_torch = step "torch from PyTorch's CPU index"; \
+	$(1)/bin/pip install -q --no-deps --index-url $(TORCH_CPU_INDEX) $$(grep -E '^torch==' $(2));
+
 # The original: fastai v1 as the article used it, and the tools that run the notebooks.
-$(VENV)/.installed-$(TORCH): $(LOCK) pyproject.toml | check-python
+$(VENV)/.installed-$(TORCH): $(LOCK) pyproject.toml | check-python torch-build
 	$(call venv,$(VENV),$(LOCK),movielens-fastai,Python 3.11 (movielens-fastai$(comma) fastai v1))
 
 # The port: current fastai, in its own environment and kernel.
-$(VENV2)/.installed-$(TORCH): $(LOCK2) pyproject.toml | check-python
+$(VENV2)/.installed-$(TORCH): $(LOCK2) pyproject.toml | check-python torch-build
 	$(call venv,$(VENV2),$(LOCK2),movielens-fastai2,Python 3.11 (movielens-fastai2$(comma) fastai 2.8))
 
 run: setup
@@ -116,6 +149,11 @@ publish: setup
 	@for nb in $(LESSONS); do \
 		$(VENV)/bin/python -m movielens_fastai.reporting.publish output/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
 	done
+
+# Every "Open in Colab / Kaggle / Binder" badge (README and each notebook's top) and each lesson's
+# hosted-setup or python-check cell, written from pyproject.toml's Repository URL.
+badges: $(VENV)/.installed-$(TORCH)
+	@$(VENV)/bin/python -m movielens_fastai.reporting.hosted
 
 # Each environment runs its own tests (tests/conftest.py): .venv's pytest the files in tests/,
 # .venv-fastai2's those in tests/fastai2/. PYTEST_ARGS narrows both runs, e.g.
@@ -190,6 +228,33 @@ define install_cpu_lock
 	$(check_lock_venv)
 endef
 
+# Whether a pip report (--dry-run --report) installs exactly a lock's pins.
+define SAME_AS_LOCK
+import json, re, sys
+report, lock = sys.argv[1:]
+key = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+wanted = {key(n): v for n, _, v in (l.partition("==") for l in open(lock).read().splitlines()
+                                     if l and not l.startswith("#"))}
+got = {key(p["metadata"]["name"]): p["metadata"]["version"] for p in json.load(open(report))["install"]}
+diff = sorted(f"{n}: lock {wanted.get(n)}, resolved {got.get(n)}" for n in set(wanted) | set(got)
+              if wanted.get(n) != got.get(n))
+sys.exit(f"{lock} does not install as pinned: {'; '.join(diff)}" if diff else 0)
+endef
+export SAME_AS_LOCK
+
+# The CUDA locks still resolve for this Python: in a fresh venv, pip resolves each as an install
+# would and installs nothing; what it would install must be exactly the lock's pins. CI runs it:
+# its machine has no NVIDIA GPU, so `make test` there builds the CPU locks.
+check-cuda-locks: check-python
+	$(new_lock_venv)
+	for lock in requirements.txt requirements-fastai2.txt; do \
+		$(LOCK_VENV)/bin/pip install -q --dry-run --ignore-installed --report $(LOCK_VENV)/report.json \
+			-r $$lock || exit 1; \
+		$(LOCK_VENV)/bin/python -c "$$SAME_AS_LOCK" $(LOCK_VENV)/report.json $$lock || exit 1; \
+		echo "$$lock: resolves to its $$(grep -c '==' $$lock) pins"; \
+	done
+	rm -rf $(LOCK_VENV)
+
 lock: check-python
 	$(call freeze,requirements.in,requirements.txt)
 	$(call freeze,requirements-fastai2.in,requirements-fastai2.txt)
@@ -209,5 +274,7 @@ cpu-lock-files:
 			-e 's/^torchvision==.*/torchvision==$(TORCHVISION_CPU)/'; } > $$lock-cpu.txt || exit 1; \
 	done
 
+# Everything make and the tests build: the environments (and the Colab-like one of
+# tests/test_hosted.py), the notebooks' outputs; never ml-100k/ or data/, the downloaded data.
 clean:
-	rm -rf $(VENV) $(VENV2) output notebooks/models
+	rm -rf $(VENV) $(VENV2) .venv-colab output notebooks/models

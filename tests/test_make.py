@@ -1,6 +1,7 @@
 """The Makefile on a machine that is not ours: no python3.11 on PATH, a uv-managed Python,
-a TORCH value it does not know. Each runs `make` on a copy of the project's build files in a
-temporary folder, so nothing here can touch the real environments."""
+a TORCH value it does not know, an NVIDIA GPU or none, environments already built with one PyTorch
+build. Each runs `make` on a copy of the project's build files in a temporary folder, so nothing
+here can touch the real environments."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def test_a_python_older_than_the_floor_is_refused(project, bare_path):
         stub = python_stub(bare_path, version)
         result = make(project, bare_path, "-n", "setup", f"PYTHON={stub}")
         assert result.returncode == 0, result.stderr
-        assert f"{stub} -m venv .venv\n" in result.stdout
+        assert f"{stub} -m venv .venv;" in result.stdout
 
 
 def test_uv_managed_python_is_used_when_python311_is_missing(project, bare_path, tmp_path):
@@ -102,27 +103,135 @@ def test_uv_managed_python_is_used_when_python311_is_missing(project, bare_path,
     finally:
         uv.unlink()
     assert result.returncode == 0, result.stderr
-    assert f"{python311} -m venv .venv\n" in result.stdout
-    assert f"{python311} -m venv .venv-fastai2\n" in result.stdout
+    assert f"{python311} -m venv .venv;" in result.stdout
+    assert f"{python311} -m venv .venv-fastai2;" in result.stdout
 
 
 def test_unknown_torch_build_is_refused(project, bare_path):
     result = make(project, bare_path, "setup", "TORCH=rocm")
     assert result.returncode != 0
-    assert "TORCH must be 'default' or 'cpu', got 'rocm'" in result.stderr
+    assert "TORCH must be 'cuda' or 'cpu' (or unset: the machine decides), got 'rocm'" in result.stderr
+
+
+def nvidia_smi(bin_dir, listing: str, status: int = 0):
+    """An nvidia-smi whose -L prints listing."""
+    stub = bin_dir / "nvidia-smi"
+    stub.write_text(f"#!/bin/sh\nprintf '%s\\n' '{listing}'\nexit {status}\n")
+    stub.chmod(0o755)
+    return stub
+
+
+def built(project, build):
+    """Both environments as `make setup` leaves them, built with `build`, newer than the locks."""
+    for venv in (".venv", ".venv-fastai2"):
+        (project / venv).mkdir()
+        (project / venv / f".installed-{build}").touch()
+
+
+def venv_builds(commands: str) -> list[tuple[str, str]]:
+    """(environment, lock) for each environment the commands would build."""
+    return re.findall(r"rm -rf (\.venv\S*);.*?pip install -q -r (\S+);", commands)
+
+
+def torch_line(commands: str) -> str:
+    line, = re.findall(r'^echo "(PyTorch: .*)"$', commands, re.MULTILINE)
+    return line
+
+
+def test_with_no_gpu_make_takes_the_cpu_build_and_says_why(project, bare_path):
+    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
+    assert result.returncode == 0, result.stderr
+    assert torch_line(result.stdout) == ("PyTorch: the cpu build (no NVIDIA GPU: nvidia-smi lists none; "
+                                         "TORCH=cuda for the CUDA build).")
+    assert venv_builds(result.stdout) == [(".venv", "requirements-cpu.txt"),
+                                          (".venv-fastai2", "requirements-fastai2-cpu.txt")]
+
+
+def test_nvidia_smi_without_a_gpu_still_means_the_cpu_build(project, bare_path):
+    nvidia_smi(bare_path, "No devices were found", status=6)
+    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
+    assert "the cpu build (no NVIDIA GPU" in torch_line(result.stdout)
+
+
+def test_with_an_nvidia_gpu_make_takes_the_cuda_build(project, bare_path):
+    nvidia_smi(bare_path, "GPU 0: NVIDIA H200 (UUID: GPU-0b7d4c1e-0000-0000-0000-000000000000)")
+    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
+    assert result.returncode == 0, result.stderr
+    assert torch_line(result.stdout) == ("PyTorch: the cuda build (nvidia-smi lists an NVIDIA GPU; TORCH=cpu "
+                                         "for the CPU-only build).")
+    assert venv_builds(result.stdout) == [(".venv", "requirements.txt"),
+                                          (".venv-fastai2", "requirements-fastai2.txt")]
+    assert "download.pytorch.org" not in result.stdout
+
+
+@pytest.mark.parametrize("build, other", [("cpu", "cuda"), ("cuda", "cpu")])
+def test_later_targets_reuse_the_build_the_environments_have(project, bare_path, build, other):
+    """Whatever the machine says now: built environments are kept, not rebuilt."""
+    built(project, build)
+    if build == "cpu":
+        nvidia_smi(bare_path, "GPU 0: NVIDIA H200 (UUID: GPU-0)")
+    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
+    assert result.returncode == 0, result.stderr
+    assert torch_line(result.stdout) == (f"PyTorch: the {build} build (as the environments were built; "
+                                         f"TORCH={other} switches).")
+    assert venv_builds(result.stdout) == []
+    app = make(project, bare_path, "-n", "app", f"PYTHON={PYTHON311}")
+    assert f".installed-{other}" not in app.stdout and "rm -rf" not in app.stdout
+
+
+def test_switching_builds_happens_when_asked_and_says_so(project, bare_path):
+    built(project, "cuda")
+    result = make(project, bare_path, "-n", "setup", "TORCH=cpu", f"PYTHON={PYTHON311}")
+    assert result.returncode == 0, result.stderr
+    assert torch_line(result.stdout) == ("PyTorch: the cpu build (TORCH=cpu asked; the environments were built "
+                                         "with the cuda build: rebuilding both).")
+    assert venv_builds(result.stdout) == [(".venv", "requirements-cpu.txt"),
+                                          (".venv-fastai2", "requirements-fastai2-cpu.txt")]
 
 
 def test_cpu_build_installs_torch_from_pytorchs_cpu_index_then_the_cpu_locks(project, bare_path):
-    python311 = PYTHON311
-    result = make(project, bare_path, "-n", "setup", "TORCH=cpu", f"PYTHON={python311}")
+    result = make(project, bare_path, "-n", "setup", "TORCH=cpu", f"PYTHON={PYTHON311}")
     assert result.returncode == 0, result.stderr
     commands = result.stdout
     torch_first = re.findall(r"(\.venv\S*)/bin/pip install -q --no-deps --index-url https://download.pytorch.org/"
-                             r"whl/cpu \$\(grep -E '\^torch==' (\S+)\)\n", commands)
+                             r"whl/cpu \$\(grep -E '\^torch==' (\S+)\);", commands)
     assert torch_first == [(".venv", "requirements-cpu.txt"),
                            (".venv-fastai2", "requirements-fastai2-cpu.txt")]
-    assert ".venv/bin/pip install -q -r requirements-cpu.txt" in commands
-    assert ".venv-fastai2/bin/pip install -q -r requirements-fastai2-cpu.txt" in commands
-    assert "touch .venv/.installed-cpu" in commands
-    default = make(project, bare_path, "-n", "setup", f"PYTHON={python311}").stdout
-    assert "download.pytorch.org" not in default and "-r requirements.txt" in default
+    assert "touch .venv/.installed-cpu;" in commands and "touch .venv-fastai2/.installed-cpu;" in commands
+    cuda = make(project, bare_path, "-n", "setup", "TORCH=cuda", f"PYTHON={PYTHON311}").stdout
+    assert "download.pytorch.org" not in cuda and "-r requirements.txt;" in cuda
+
+
+def test_each_build_step_prints_a_line_with_the_environment_and_the_time(project, bare_path, tmp_path):
+    """The venv recipe run for real with a stand-in Python (its pip and venv do nothing): one line per
+    step, each naming the environment and the time so far."""
+    bin_dir = tmp_path / "tools"
+    bin_dir.mkdir()
+    for tool in ("sh", "date", "grep", "rm", "touch", "printf", "mkdir", "cp", "chmod"):
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    (bin_dir / "make").symlink_to(shutil.which("make"))
+    fake = bin_dir / "python3.11"
+    floor = re.search(r"^PYTHON_FLOOR := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)[1]
+    # -c: the version question; -m venv DIR: a DIR whose bin/pip and bin/python do nothing.
+    fake.write_text(f"""#!/bin/sh
+case "$1" in
+  -c) echo {floor} ;;
+  -m) mkdir -p "$3/bin"; printf '#!/bin/sh\\nexit 0\\n' > "$3/bin/pip"; cp "$3/bin/pip" "$3/bin/python";
+      chmod +x "$3/bin/pip" "$3/bin/python" ;;
+esac
+""")
+    fake.chmod(0o755)
+    result = make(project, bin_dir, "setup", "TORCH=cpu", f"PYTHON={fake}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "PyTorch: the cpu build (TORCH=cpu asked)."
+    step = re.compile(r"(\.venv(?:-fastai2)?): (.+) \((\d+) min (\d\d) s\)")
+    steps = [step.fullmatch(line) for line in lines[1:]]
+    assert all(steps), lines
+    for venv in (".venv", ".venv-fastai2"):
+        names = [m[2] for m in steps if m[1] == venv]
+        assert names[0] == "new environment, the cpu build of PyTorch" and names[-1].startswith("ready, kernel ")
+        assert "torch from PyTorch's CPU index" in names
+        assert any(re.fullmatch(r"\d+ pinned packages from requirements(-fastai2)?-cpu\.txt", n) for n in names)
+        assert (project / venv / ".installed-cpu").exists()
