@@ -140,8 +140,9 @@ def test_the_wheel_says_which_python_and_what_it_needs(wheel):
         metadata_name, = (n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = zf.read(metadata_name).decode()
     assert f"Requires-Python: >={FLOOR}\n" in metadata
-    for requirement in PYPROJECT["project"]["dependencies"]:
-        assert f"Requires-Dist: {requirement}\n" in metadata
+    declared = re.findall(r"^Requires-Dist: ([^;\n]+)$", metadata, re.MULTILINE)
+    assert {str(Requirement(r)) for r in declared} == {str(Requirement(r)) for r in PYPROJECT["project"]["dependencies"]}
+    assert "License-Expression: MIT\n" in metadata
 
 
 # --- b) every module imports from the installed wheel ----------------------------------------------
