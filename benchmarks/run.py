@@ -24,8 +24,10 @@ README.md or docs/*.md. Run from the project's root with ``.venv/bin/python benc
               on validation slices) through papermill. ``--folds 1 --no-tune`` is a quick run.
 ``memory``    01_article and 02_port with the article's settings, the peak memory of each kernel and
               its workers (proportional set size) against Binder's 2 GB.
-``routes``    each way of installing (``--routes``: ``make setup``, ``make setup TORCH=cpu``) from
-              scratch in a copy of the project: install time and disk.
+``binder``    01_article and 02_port with the article's settings on one CPU core, as mybinder.org
+              gives: each notebook's time and its MSE.
+``routes``    each PyTorch build (``--routes``: ``make setup TORCH=cpu``, ``make setup TORCH=cuda``)
+              from scratch in a copy of the project: install time and disk.
 ``scale``     1M, 10M and 25M synthetic MovieLens-shaped ratings (``--sizes``): seconds per epoch and
               peak memory of the fast fastai path and of plain PyTorch (``benchmarks/scale.py``, each
               configuration in its own fastai 2 process); also ``scale.png``.
@@ -362,7 +364,49 @@ def memory_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-ROUTES = {"default": ["make", "setup"], "cpu": ["make", "setup", "TORCH=cpu"]}
+def run_binder(data_dir: str | None) -> dict:
+    """01_article and 02_port with the article's settings on one CPU core, what mybinder.org gives a
+    session: each kernel inherits this process's CPU affinity."""
+    import papermill
+
+    core = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    notebooks = {}
+    try:
+        os.sched_setaffinity(0, {core})
+        with tempfile.TemporaryDirectory() as tmp:
+            for notebook, kernel in MEMORY_NOTEBOOKS.items():
+                out = Path(tmp) / notebook
+                out.mkdir()
+                params = {"output_dir": str(out), **({"data_dir": data_dir} if data_dir else {})}
+                print(f"{notebook} on one core ...", flush=True)
+                started = time.perf_counter()
+                papermill.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out / "run.ipynb"),
+                                           parameters=params, kernel_name=kernel, cwd=str(ROOT / "notebooks"),
+                                           execution_timeout=3600, progress_bar=False)
+                run = json.loads((out / f"{notebook}.json").read_text())
+                notebooks[notebook] = {"wall_seconds": round(time.perf_counter() - started, 1),
+                                       "load_average_1min": round(os.getloadavg()[0], 1),
+                                       "fit_seconds": round(run["fit_seconds"], 1), "valid_mse": run["valid_mse"],
+                                       "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"]}
+    finally:
+        os.sched_setaffinity(0, before)
+    return {"suite": "binder", "settings": "the article's (full data, 5 epochs), one CPU core",
+            "machine": machine(), "date": datetime.date.today().isoformat(), "notebooks": notebooks}
+
+
+def binder_table(results: dict) -> str:
+    lines = [f"Measured by `benchmarks/run.py binder --docs`: {results['settings']} (CPU affinity), "
+             f"the CPU-only route's packages; {results['machine']}, {results['date']}.", "",
+             "| notebook | whole notebook | fit (5 epochs) | validation MSE |", "|---|---|---|---|"]
+    for name, r in results["notebooks"].items():
+        minutes, seconds = divmod(round(r["wall_seconds"]), 60)
+        lines.append(f"| {name} (fastai {r['fastai']}) | {minutes} min {seconds} s | {r['fit_seconds']:.0f} s "
+                     f"| {r['valid_mse']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+ROUTES = {"cpu": ["make", "setup", "TORCH=cpu"], "cuda": ["make", "setup", "TORCH=cuda"]}
 
 
 def _disk_mib(path: Path) -> int:
@@ -390,27 +434,23 @@ def run_routes(routes: list[str]) -> dict:
             "routes": measured}
 
 
-ROUTE_NEEDS = {
-    "default": "Python 3.11, make; uses an NVIDIA GPU when there is one",
-    "cpu": "Python 3.11, make; CPU only",
+# When a plain `make` takes each build (the Makefile's TORCH).
+ROUTE_TAKEN = {
+    "cpu": "no NVIDIA GPU (or `TORCH=cpu`)",
+    "cuda": "`nvidia-smi -L` lists an NVIDIA GPU (or `TORCH=cuda`)",
 }
 
 
 def routes_table(results: dict) -> str:
-    lines = [f"Measured by `benchmarks/run.py routes --docs`: each route built from scratch in a copy "
-             f"of the project, packages from a local mirror of PyPI; {results['machine']}, "
-             f"{results['date']}.", "",
-             "| route | command | disk (`.venv` + `.venv-fastai2`) | install time | needs |",
-             "|---|---|---|---|---|"]
+    lines = ["| PyTorch build | `make` takes it where | install, both environments | disk (`.venv` + `.venv-fastai2`) |",
+             "|---|---|---|---|"]
     for route, r in results["routes"].items():
         disk = " + ".join(f"{mib / 1024:.1f}" for mib in r["disk_mib"].values())
         minutes, seconds = divmod(r["install_seconds"], 60)
-        lines.append(f"| {route} | `{r['command']}` | {r['total_disk_mib'] / 1024:.1f} GB ({disk}) "
-                     f"| {minutes} min {seconds} s (load {r['load_average_5min']}) | {ROUTE_NEEDS[route]} |")
-    if "cpu" in results["routes"]:
-        lines.append("| conda / Binder | `conda env create -f environment.yml` / the Binder badge | conda's "
-                     "Python, plus the default / CPU route's packages | not measured: conda-forge is out of "
-                     "reach here | conda; Binder: a browser |")
+        lines.append(f"| {route} | {ROUTE_TAKEN[route]} | {minutes} min {seconds} s "
+                     f"| {r['total_disk_mib'] / 1024:.1f} GiB ({disk}) |")
+    lines += ["", f"Measured by `benchmarks/run.py routes --docs`: each build from scratch in a copy of the "
+              f"project, packages from a local mirror of PyPI; {results['machine']}, {results['date']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -425,7 +465,7 @@ def record(suite: str, results: dict, to_table, out: Path, docs: bool) -> None:
         put_between_markers(suite, table, ROOT)
 
 
-SUITES = ("claimed", "split", "folds", "ranking", "memory", "routes", "scale")
+SUITES = ("claimed", "split", "folds", "ranking", "memory", "binder", "routes", "scale")
 # Options that mean something to some suites only: passing one to another suite is an error, not a
 # silent no-op.
 ONLY_FOR = {"seeds": ("split", "folds"), "folds": ("folds", "ranking"), "methods": ("folds",),
@@ -463,7 +503,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="folds: epochs of the neural methods (quick runs)")
     parser.add_argument("--no-tune", action="store_true",
                         help="ranking: each grid's first setting instead of choosing on validation slices")
-    parser.add_argument("--routes", default="default,cpu", help="routes: which builds, comma-separated")
+    parser.add_argument("--routes", default="cpu,cuda", help="routes: which builds, comma-separated")
     parser.add_argument("--sizes", type=_ints, default=None,
                         help="scale: ratings per set, e.g. 1000000,10000000")
     parser.add_argument("--table-only", action="store_true",
@@ -495,6 +535,8 @@ def main(argv=None) -> None:
         run_claimed(args.table_only, args.out, args.docs)
     elif args.suite == "memory":
         record("memory", run_memory(args.data_dir), memory_table, args.out, args.docs)
+    elif args.suite == "binder":
+        record("binder", run_binder(args.data_dir), binder_table, args.out, args.docs)
     elif args.suite == "scale":
         import scale
 
