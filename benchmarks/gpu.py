@@ -46,7 +46,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def main(argv=None) -> None:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "cuda": torch.version.cuda, "cpu_count": os.cpu_count(), "torch_default_threads": default_threads,
             "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            "date": datetime.now(UTC).isoformat(timespec="seconds")},
         "versions": env["versions"],
         "fastai_v1": "not run: fastai 1.0.61 needs Python 3.11, pandas 1.5.3 and a torch for that Python",
         "results": [], "skipped": [],

@@ -193,7 +193,7 @@ def claimed_results(output: Path = ROOT / "output") -> dict:
             raise SystemExit(f"{path} not found: run `make run` first (it writes output/{notebook}.json)")
         r = json.loads(path.read_text())
         date = r.get("date") or datetime.datetime.fromtimestamp(
-            path.stat().st_mtime, datetime.timezone.utc).date().isoformat()
+            path.stat().st_mtime, datetime.UTC).date().isoformat()
         rows.append({"name": name, "notebook": notebook, "valid_mse": r["valid_mse"],
                      "fit_seconds": r["fit_seconds"], "epochs": r.get("parameters", {}).get("epochs"),
                      "versions": r["versions"], "device": r["device"], "date": date,
@@ -381,13 +381,15 @@ def run_binder(data_dir: str | None) -> dict:
                 params = {"output_dir": str(out), **({"data_dir": data_dir} if data_dir else {})}
                 print(f"{notebook} on one core ...", flush=True)
                 started = time.perf_counter()
-                papermill.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out / "run.ipynb"),
-                                           parameters=params, kernel_name=kernel, cwd=str(ROOT / "notebooks"),
-                                           execution_timeout=3600, progress_bar=False)
+                papermill.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"),
+                                           str(out / "run.ipynb"), parameters=params, kernel_name=kernel,
+                                           cwd=str(ROOT / "notebooks"), execution_timeout=3600,
+                                           progress_bar=False)
                 run = json.loads((out / f"{notebook}.json").read_text())
                 notebooks[notebook] = {"wall_seconds": round(time.perf_counter() - started, 1),
                                        "load_average_1min": round(os.getloadavg()[0], 1),
-                                       "fit_seconds": round(run["fit_seconds"], 1), "valid_mse": run["valid_mse"],
+                                       "fit_seconds": round(run["fit_seconds"], 1),
+                                       "valid_mse": run["valid_mse"],
                                        "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"]}
     finally:
         os.sched_setaffinity(0, before)
@@ -401,8 +403,8 @@ def binder_table(results: dict) -> str:
              "| notebook | whole notebook | fit (5 epochs) | validation MSE |", "|---|---|---|---|"]
     for name, r in results["notebooks"].items():
         minutes, seconds = divmod(round(r["wall_seconds"]), 60)
-        lines.append(f"| {name} (fastai {r['fastai']}) | {minutes} min {seconds} s | {r['fit_seconds']:.0f} s "
-                     f"| {r['valid_mse']:.4f} |")
+        lines.append(f"| {name} (fastai {r['fastai']}) | {minutes} min {seconds} s "
+                     f"| {r['fit_seconds']:.0f} s | {r['valid_mse']:.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -442,7 +444,8 @@ ROUTE_TAKEN = {
 
 
 def routes_table(results: dict) -> str:
-    lines = ["| PyTorch build | `make` takes it where | install, both environments | disk (`.venv` + `.venv-fastai2`) |",
+    lines = ["| PyTorch build | `make` takes it where | install, both environments "
+             "| disk (`.venv` + `.venv-fastai2`) |",
              "|---|---|---|---|"]
     for route, r in results["routes"].items():
         disk = " + ".join(f"{mib / 1024:.1f}" for mib in r["disk_mib"].values())

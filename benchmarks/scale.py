@@ -87,7 +87,7 @@ def run_scale(sizes=SIZES, configs=CONFIGS, log=print) -> dict:
     recipe = {**rows[0]["recipe"], "epochs": max(r["recipe"]["epochs"] for r in rows)}
     return {
         "suite": "scale",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{env['device']}, {env['platform']}",
         "versions": env["versions"],
         "recipe": recipe,

@@ -14,7 +14,7 @@ import random
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -88,14 +88,14 @@ def environment(packages=("fastai", "torch", "pandas", "numpy")) -> dict:
     versions = {"python": platform.python_version()}
     versions.update({p: _version(p) for p in packages})
     return {"versions": versions, "device": device_description(), "platform": platform.platform(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def machine() -> dict:
     """The machine alone (no package versions): cores, platform, processor, Python, time."""
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def new_file_mode() -> int:

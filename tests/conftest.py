@@ -44,10 +44,18 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
 FULL_DATA_RUNS = {"v1_full", "port_full", "hood", "interpretation"}
 
 
+# Tests in the Colab-like environment (tests/test_hosted.py): Python 3.13 and a 5 GiB download the
+# first time.
+HOSTED_RUNS = {"colab_venv"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if FULL_DATA_RUNS & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if FULL_DATA_RUNS & fixtures:
             item.add_marker(pytest.mark.slow)
+        if HOSTED_RUNS & fixtures:
+            item.add_marker(pytest.mark.hosted)
 
 
 def full_data_dir() -> Path:

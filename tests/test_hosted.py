@@ -59,7 +59,8 @@ def test_badges_open_each_lesson_on_the_repository_named_once():
     kernels = hosted.lesson_kernels(ROOT)
     assert {k for k, v in kernels.items() if v == hosted.FASTAI2_KERNEL} == {
         "02_port", "05_fast_fastai", "06_recommending", "08_beyond", "09_for_you"}
-    texts = [(ROOT / "README.md").read_text(), *((ROOT / "notebooks" / f"{n}.ipynb").read_text() for n in kernels)]
+    texts = [(ROOT / "README.md").read_text(),
+             *((ROOT / "notebooks" / f"{n}.ipynb").read_text() for n in kernels)]
     hosts = re.compile(r"https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh|kaggle\.com/kernels/"
                        r"welcome\?src=https://github\.com)/([\w.-]+/[\w.-]+)/")
     named = {m for text in texts for m in hosts.findall(text)}
@@ -85,7 +86,7 @@ def test_each_lesson_has_the_cell_for_its_kernel_first():
         code = [c for c in nb.cells if c.cell_type == "code"]
         tag = hosted.SETUP_TAG if kernel == hosted.FASTAI2_KERNEL else hosted.PYTHON_CHECK_TAG
         assert code[0].metadata["tags"] == [tag] and not code[0].outputs, lesson
-        assert "movielens_fastai" not in code[0].source, f"{lesson}: the first cell runs before the package exists"
+        assert "movielens_fastai" not in code[0].source, f"{lesson}: cell 1 needs the package"
 
 
 def test_the_setup_cell_does_nothing_off_colab_and_kaggle(tmp_path):
@@ -150,7 +151,8 @@ def colab_venv():
         subprocess.run([python, "-m", "venv", str(COLAB_VENV)], check=True, timeout=300)
         _pip("install", "-q", "-r", str(RUNTIME))
         subprocess.run([str(COLAB_VENV / "bin" / "python"), "-m", "ipykernel", "install", "--prefix",
-                        str(COLAB_VENV), "--name", COLAB_KERNEL], check=True, capture_output=True, timeout=300)
+                        str(COLAB_VENV), "--name", COLAB_KERNEL],
+                       check=True, capture_output=True, timeout=300)
         stamp.touch()
     # What the setup cell installs: gone, so that it is the setup cell that installs it.
     _pip("uninstall", "-q", "-y", "movielens-fastai", "myfm", "implicit")
@@ -220,7 +222,8 @@ def test_each_fastai2_lesson_sets_itself_up_and_runs_on_colabs_runtime(lesson, c
     if not SHARED_DATA.is_dir() and not os.environ.get("MOVIELENS_DIR"):
         pytest.skip("needs MovieLens 100K on disk (../shared/ml-100k or $MOVIELENS_DIR)")
     results = run_hosted(lesson, content, tmp_path / "out", snapshot_repository, **QUICK[lesson])
-    assert (content / "movielens-fastai" / "notebooks" / f"{lesson}.ipynb").is_file(), "the setup cell cloned nothing"
+    clone = content / "movielens-fastai"
+    assert (clone / "notebooks" / f"{lesson}.ipynb").is_file(), "the setup cell cloned nothing"
     assert results is not None, f"{lesson} wrote no results"
     now = _installed()
     assert "movielens-fastai" in now and {"myfm", "implicit"} <= set(now)
@@ -234,17 +237,19 @@ def test_the_port_on_colabs_runtime_reaches_the_locks_mse(colab_venv, content, s
     results = run_hosted("02_port", content, tmp_path / "out", snapshot_repository)
     lock = next(r for r in json.loads(CLAIMED.read_text())["rows"] if r["notebook"] == "02_port")
     assert results["versions"]["fastai"] == runtime_pins()["fastai"]
-    assert round(results["valid_mse"], 3) == round(lock["valid_mse"], 3), (results["valid_mse"], lock["valid_mse"])
+    assert round(results["valid_mse"], 3) == round(lock["valid_mse"], 3), (results["valid_mse"],
+                                                                           lock["valid_mse"])
 
 
-def test_the_fastai1_lesson_stops_in_its_first_code_cell_with_its_reason(colab_venv, content, snapshot_repository,
-                                                                         tmp_path):
+def test_the_fastai1_lesson_stops_in_its_first_code_cell_with_its_reason(colab_venv, content,
+                                                                         snapshot_repository, tmp_path):
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError) as failure:
         run_hosted("01_article", content, tmp_path / "out", snapshot_repository)
     assert failure.value.exec_count == 1
     assert failure.value.ename == "RuntimeError"
-    assert re.fullmatch(r"This lesson runs fastai v1, which needs Python 3\.11, and this is Python 3\.13\.\d+: "
-                        r"run it with `make run` or conda \(environment\.yml\) on your machine, or on Binder; "
-                        r"the fastai 2 lessons \(02, 05, 06, 08, 09\) open here\.", failure.value.evalue)
+    assert re.fullmatch(r"This lesson runs fastai v1, which needs Python 3\.11, and this is Python "
+                        r"3\.13\.\d+: run it with `make run` or conda \(environment\.yml\) on your machine, "
+                        r"or on Binder; the fastai 2 lessons \(02, 05, 06, 08, 09\) open here\.",
+                        failure.value.evalue)

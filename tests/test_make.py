@@ -183,8 +183,8 @@ def test_switching_builds_happens_when_asked_and_says_so(project, bare_path):
     built(project, "cuda")
     result = make(project, bare_path, "-n", "setup", "TORCH=cpu", f"PYTHON={PYTHON311}")
     assert result.returncode == 0, result.stderr
-    assert torch_line(result.stdout) == ("PyTorch: the cpu build (TORCH=cpu asked; the environments were built "
-                                         "with the cuda build: rebuilding both).")
+    assert torch_line(result.stdout) == ("PyTorch: the cpu build (TORCH=cpu asked; the environments were "
+                                         "built with the cuda build: rebuilding both).")
     assert venv_builds(result.stdout) == [(".venv", "requirements-cpu.txt"),
                                           (".venv-fastai2", "requirements-fastai2-cpu.txt")]
 
@@ -231,7 +231,9 @@ esac
     assert all(steps), lines
     for venv in (".venv", ".venv-fastai2"):
         names = [m[2] for m in steps if m[1] == venv]
-        assert names[0] == "new environment, the cpu build of PyTorch" and names[-1].startswith("ready, kernel ")
+        assert names[0] == "new environment, the cpu build of PyTorch"
+        assert names[-1].startswith("ready, kernel ")
         assert "torch from PyTorch's CPU index" in names
-        assert any(re.fullmatch(r"\d+ pinned packages from requirements(-fastai2)?-cpu\.txt", n) for n in names)
+        pinned = r"\d+ pinned packages from requirements(-fastai2)?-cpu\.txt"
+        assert any(re.fullmatch(pinned, n) for n in names)
         assert (project / venv / ".installed-cpu").exists()
