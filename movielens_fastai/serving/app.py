@@ -59,6 +59,7 @@ from .bundle import (  # noqa: E402
     ratings_sha256,
     save_bundle,
 )
+from .titles import WHOLE_TITLE  # noqa: E402
 
 #: The largest request body the server reads (bytes). The form sends a few kilobytes; a table of
 #: MAX_RATINGS ratings about 60 KB.
@@ -88,6 +89,26 @@ def shown(text, limit: int = 60) -> str:
     characters show as escapes and never break the page or its JSON), cut to ``limit``."""
     quoted = ascii(text) if isinstance(text, str) else ascii(str(text))
     return quoted if len(quoted) <= limit else quoted[:limit - 1] + "…'"
+
+
+#: What Markdown, or the HTML it lets through, would read as markup anywhere in a line. Brackets
+#: make links and images, < > tags, & entities; (, ), . and : mean nothing without them.
+MARKUP = re.compile(r"([\\`*_\[\]<>#|~&@])")
+#: What GitHub-flavoured Markdown turns into a link by itself.
+BARE_LINK = re.compile(r"(?i)(://|\bwww\.)")
+
+
+def plain(text) -> str:
+    """``text`` (a person's words, a title, a sentence quoting either) for the page's Markdown: every
+    character shown as it is and nothing rendered, on one line. The one place the page escapes:
+    what the handlers say stays a plain sentence (the JSON API answers with it as it is)."""
+    text = MARKUP.sub(r"\\\1", " ".join(str(text).splitlines()))
+    return BARE_LINK.sub(lambda found: found[0].replace("/", "\\/").replace(".", "\\."), text)
+
+
+def warning(err: Exception) -> str:
+    """A refusal as the page shows it."""
+    return f"⚠️ {plain(err)}"
 
 
 # ----------------------------------------------------------------------------- the requests
@@ -185,7 +206,8 @@ class MovieApp:
 
     def movie(self, value) -> int:
         """A picked or typed movie as its id: an id the model knows (what the pickers send), or a
-        title (what a person types), matched whole or as the only title that contains it."""
+        title (what a person types), matched as ``ModelBundle.search`` matches: the one title it
+        is (case, accents, punctuation and the article's place aside), or the only one it finds."""
         if value is None or (isinstance(value, str) and not value.strip()):
             raise RatingsError("Pick a movie first: type part of its title and choose it from the list.")
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -199,9 +221,10 @@ class MovieApp:
         text = value.strip()
         if text.casefold() in self._by_title:
             return self._by_title[text.casefold()]
-        found = self.bundle.search(text, limit=4)
-        if len(found) == 1:
-            return int(found[MOVIE].iloc[0])
+        found = self.bundle.search(text, limit=4, match=True)
+        whole = found[found["Match"] == WHOLE_TITLE]
+        if len(found) == 1 or len(whole) == 1:
+            return int((whole if len(whole) == 1 else found)[MOVIE].iloc[0])
         if text.isdigit() and int(text) in self.known:
             return int(text)
         if found.empty:
@@ -271,7 +294,7 @@ class MovieApp:
             movie_id, value = self.movie(movie), self.stars(stars)
             check_ratings(self.bundle, {movie_id: value})
         except RatingsError as err:
-            return gr.update(), f"⚠️ {err}"
+            return gr.update(), warning(err)
         changed = movie_id in ratings
         ratings[movie_id] = value
         if len(ratings) > MAX_RATINGS:
@@ -280,22 +303,38 @@ class MovieApp:
         verb = "Changed" if changed else "Rated"
         more = max(0, 5 - len(ratings))
         hint = f" Rate {more} more for a list of your own." if more else " Ask for your ten movies."
-        return self.table(ratings), f"{verb} *{title}*: {value:g} of {self.hi:g}.{hint}"
+        return self.table(ratings), f"{verb} *{plain(title)}*: {value:g} of {self.hi:g}.{hint}"
 
     def clear(self):
         return [], "Your ratings are cleared."
 
-    def recommend(self, table):
-        """Ten movies to watch next: the list (rank, title, predicted rating, reason) and a line."""
-        try:
-            ratings = self.ratings(table)
-            person = self.bundle.new_user(ratings)
-            picks = person.recommend(LIST_LENGTH)
-        except RatingsError as err:
-            return [], f"⚠️ {err}"
+    def listed(self, table, n: int = LIST_LENGTH) -> tuple[dict[int, float], list[list]]:
+        """The checked ratings and the ``n`` movies to watch next as rows (rank, movie id, title,
+        predicted rating, reason); a ``RatingsError`` for bad input. The page's list and the JSON
+        API's (``serving.api``) both come from here."""
+        ratings = self.ratings(table)
+        picks = self.bundle.new_user(ratings).recommend(n)
         predicted = np.clip(picks[PREDICTED].to_numpy(), self.lo, self.hi)
-        rows = [[rank, title, round(float(p), 1), because] for rank, (title, p, because) in
-                enumerate(zip(picks[TITLE], predicted, picks[BECAUSE], strict=True), start=1)]
+        columns = zip(picks[MOVIE], picks[TITLE], predicted, picks[BECAUSE], strict=True)
+        return ratings, [[rank, int(movie), title, round(float(p), 1), because]
+                         for rank, (movie, title, p, because) in enumerate(columns, start=1)]
+
+    def predicted(self, movie, table) -> tuple[dict[int, float], int, float]:
+        """The checked ratings, the movie's id and the rating this person would give it (on the
+        scale); a ``RatingsError`` for bad input."""
+        ratings = self.ratings(table)
+        movie_id = self.movie(movie)
+        value = self.bundle.new_user(ratings).predict(movie_id)
+        return ratings, movie_id, float(np.clip(value, self.lo, self.hi))
+
+    def recommend(self, table):
+        """Ten movies to watch next: the list (rank, title, predicted rating, reason) and a line.
+        The table's cells are plain text on the page, so titles go in as they are."""
+        try:
+            ratings, listed = self.listed(table)
+        except RatingsError as err:
+            return [], warning(err)
+        rows = [[rank, title, predicted, because] for rank, _, title, predicted, because in listed]
         if not ratings:
             line = ("No ratings yet, so these are the movies most people liked. Rate a few of the movies "
                     "you have seen for a list of your own.")
@@ -306,12 +345,10 @@ class MovieApp:
     def predict(self, movie, table):
         """How's that movie? One line: the rating the model expects this person to give."""
         try:
-            ratings = self.ratings(table)
-            movie_id = self.movie(movie)
-            value = float(np.clip(self.bundle.new_user(ratings).predict(movie_id), self.lo, self.hi))
+            ratings, movie_id, value = self.predicted(movie, table)
         except RatingsError as err:
-            return f"⚠️ {err}"
-        title = self.bundle.title(movie_id)
+            return warning(err)
+        title = plain(self.bundle.title(movie_id))
         if not ratings:
             return (f"**{title}**: about **{value:.1f}** of {self.hi:g}, for someone the model knows nothing "
                     "about. Rate a few movies and ask again.")
@@ -367,7 +404,7 @@ def build_app(bundle: ModelBundle) -> gr.Blocks:
             "# How's that movie?\n"
             "Rate a few movies you have seen; get ten to watch next, each with a reason, and the rating "
             "you would give any movie you look up. The model is the article's (fastai collaborative "
-            f"filtering) trained on {data_name(bundle)}"
+            f"filtering) trained on {plain(data_name(bundle))}"
             + (f": {trained_on:,} ratings of {len(bundle.titles):,} movies" if trained_on else "")
             + ". Your ratings stay on this page: the model folds you in from them, it does not keep them.")
         with gr.Row():
@@ -380,7 +417,9 @@ def build_app(bundle: ModelBundle) -> gr.Blocks:
                                   elem_id="stars")
             with gr.Column(scale=1, min_width=120):
                 rate = gr.Button("Rate it", variant="primary", elem_id="rate")
-        message = gr.Markdown("Rate five movies, then ask for your ten.", elem_id="message")
+        # No LaTeX: a "$$" a person typed is shown, not typeset (``plain`` escapes the rest).
+        message = gr.Markdown("Rate five movies, then ask for your ten.", elem_id="message",
+                              latex_delimiters=[])
         rated = gr.Dataframe(value=[], headers=RATED, datatype=["number", "str", "number"], type="array",
                              label="Your ratings", interactive=False, elem_id="rated")
         with gr.Row():
@@ -397,7 +436,7 @@ def build_app(bundle: ModelBundle) -> gr.Blocks:
                                    filterable=True, allow_custom_value=True, elem_id="look")
             with gr.Column(scale=1, min_width=120):
                 ask = gr.Button("How's that movie?", elem_id="ask")
-        answer = gr.Markdown(elem_id="answer")
+        answer = gr.Markdown(elem_id="answer", latex_delimiters=[])
 
         rate.click(as_table(handlers.rate, RATED), [pick, stars, rated], [rated, message], api_name="rate")
         clear.click(as_table(handlers.clear, RATED), None, [rated, message], api_name="clear")
