@@ -22,6 +22,7 @@ Imports gradio at the top: only the fastai 2 environment (``.venv-fastai2``) imp
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -48,6 +49,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..core import MOVIE, RATING, TITLE, USER, project_root  # noqa: E402
+from .api import LIST_LENGTH, mount  # noqa: E402
+from .api import PREFIX as API_PREFIX  # noqa: E402
 from .bundle import (  # noqa: E402
     BECAUSE,
     PREDICTED,
@@ -58,6 +61,7 @@ from .bundle import (  # noqa: E402
     load_bundle,
     ratings_sha256,
     save_bundle,
+    shown,
 )
 from .titles import WHOLE_TITLE  # noqa: E402
 
@@ -69,8 +73,6 @@ MAX_BODY_BYTES = 1 << 20
 MAX_RATINGS = 1000
 #: How many visitors' sessions Gradio keeps (see ``serve``).
 SESSIONS_KEPT = 256
-#: How many titles a recommendation lists.
-LIST_LENGTH = 10
 #: The ratings table's columns, and the list's.
 RATED = ["Movie ID", "Title", "Your rating"]
 LISTED = ["#", "Title", "Predicted rating", "Because"]
@@ -82,13 +84,6 @@ SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberatio
 DEFAULT_MODEL = Path("output") / "app" / "movielens-100k.safetensors"
 HOST = "127.0.0.1"
 PORT = 7860
-
-
-def shown(text, limit: int = 60) -> str:
-    """A person's input quoted back in a message: as Python writes it (so stray bytes and control
-    characters show as escapes and never break the page or its JSON), cut to ``limit``."""
-    quoted = ascii(text) if isinstance(text, str) else ascii(str(text))
-    return quoted if len(quoted) <= limit else quoted[:limit - 1] + "…'"
 
 
 #: What Markdown, or the HTML it lets through, would read as markup anywhere in a line. Brackets
@@ -133,7 +128,7 @@ class RequestLimits:
         headers = dict(scope.get("headers") or ())
         length = headers.get(b"content-length", b"").strip()
         if length and (not length.isdigit() or int(length) > self.limit):
-            await self.refuse(send, 413, self.too_large(length.decode("latin-1")))
+            await self.refuse(send, 413, self.too_large(length.decode("latin-1")), scope)
             return
         chunks, size, more = [], 0, True
         while more:
@@ -143,7 +138,7 @@ class RequestLimits:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self.refuse(send, 413, self.too_large(f"more than {self.limit:,}"))
+                await self.refuse(send, 413, self.too_large(f"more than {self.limit:,}"), scope)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -153,7 +148,7 @@ class RequestLimits:
                 body.decode("utf-8")
             except UnicodeDecodeError as err:
                 await self.refuse(send, 400, f"The request is not UTF-8 text (byte {err.start:,} is "
-                                             f"{body[err.start:err.start + 1]!r}); send UTF-8 JSON.")
+                                             f"{body[err.start:err.start + 1]!r}); send UTF-8 JSON.", scope)
                 return
         replayed = False
 
@@ -171,10 +166,14 @@ class RequestLimits:
                 "per request (its form sends a few thousand).")
 
     @staticmethod
-    async def refuse(send, status: int, sentence: str) -> None:
-        body = (sentence + "\n").encode()
+    async def refuse(send, status: int, sentence: str, scope=None) -> None:
+        # The JSON API's clients read {"detail": sentence}, as from its other refusals.
+        if scope and str(scope.get("path", "")).startswith(API_PREFIX + "/"):
+            body, kind = json.dumps({"detail": sentence}).encode(), b"application/json"
+        else:
+            body, kind = (sentence + "\n").encode(), b"text/plain; charset=utf-8"
         await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                    "headers": [(b"content-type", kind),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
@@ -225,7 +224,7 @@ class MovieApp:
         whole = found[found["Match"] == WHOLE_TITLE]
         if len(found) == 1 or len(whole) == 1:
             return int((whole if len(whole) == 1 else found)[MOVIE].iloc[0])
-        if text.isdigit() and int(text) in self.known:
+        if text.isdecimal() and int(text) in self.known:   # not isdigit: int('¹') fails
             return int(text)
         if found.empty:
             raise RatingsError(f"No movie this model knows has {shown(text)} in its title. Type part of "
@@ -466,6 +465,8 @@ def serve(bundle: ModelBundle, host: str = HOST, port: int | None = PORT, root_p
                 inbrowser=False, share=False, inline=False, quiet=quiet, show_error=False, footer_links=[],
                 theme=theme(), state_session_capacity=SESSIONS_KEPT,
                 app_kwargs={"middleware": [(RequestLimits, (), {"limit": limit})]})
+    # The JSON API beside the page (serving.api), answered by the same handlers.
+    mount(demo.app, demo.handlers)
     if not quiet:
         print(f"Serving on {demo.local_url}", flush=True)
     if block:

@@ -70,6 +70,13 @@ class RatingsError(ValueError):
     """A new user's ratings that cannot be used as given (the message says which and why)."""
 
 
+def shown(text, limit: int = 60) -> str:
+    """A person's input quoted back in a message: as Python writes it (so stray bytes and control
+    characters show as escapes and never break the page or its JSON), cut to ``limit``."""
+    quoted = ascii(text) if isinstance(text, str) else ascii(str(text))
+    return quoted if len(quoted) <= limit else quoted[:limit - 1] + "…'"
+
+
 def ratings_sha256(ratings: pd.DataFrame) -> str:
     """The SHA-256 that names a ratings table whatever its row order or column types: of the
     (user, movie, rating) triples sorted by user then movie, as little-endian int64, int64 and
@@ -350,7 +357,7 @@ def _as_movie_id(value) -> int | None:
         return int(value)
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():   # int() reads every decimal
         return int(value.strip())
     return None
 
