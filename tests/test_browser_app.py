@@ -229,6 +229,21 @@ def test_bad_input_on_the_page_gets_a_plain_message_and_the_page_goes_on(app_ser
     only_loopback(page.hosts)
 
 
+def test_markup_typed_into_the_picker_is_shown_as_typed(app_server, page):
+    """Markdown and HTML a person types come back as the characters typed: no bold, no link, no tag."""
+    typed = "**bold** [link](http://example.com) <b>tag</b>"
+    page.goto(app_server["base"] + "/")
+    page.locator("#pick input").wait_for()
+    pick(page, "pick", typed, None)
+    page.locator("#rate").click()
+    message = page.locator("#message", has_text="No movie this model knows has")
+    message.wait_for()
+    shown = message.inner_text()
+    assert f"No movie this model knows has {typed!r} in its title" in shown, shown
+    assert message.locator("strong, b, a").count() == 0, message.inner_html()
+    only_loopback(page.hosts)
+
+
 def jupyter_has_the_proxy() -> bool:
     return importlib.util.find_spec("jupyter_server_proxy") is not None
 

@@ -22,6 +22,7 @@ Imports gradio at the top: only the fastai 2 environment (``.venv-fastai2``) imp
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -48,6 +49,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..core import MOVIE, RATING, TITLE, USER, project_root  # noqa: E402
+from .api import LIST_LENGTH, mount  # noqa: E402
+from .api import PREFIX as API_PREFIX  # noqa: E402
 from .bundle import (  # noqa: E402
     BECAUSE,
     PREDICTED,
@@ -58,7 +61,9 @@ from .bundle import (  # noqa: E402
     load_bundle,
     ratings_sha256,
     save_bundle,
+    shown,
 )
+from .titles import WHOLE_TITLE  # noqa: E402
 
 #: The largest request body the server reads (bytes). The form sends a few kilobytes; a table of
 #: MAX_RATINGS ratings about 60 KB.
@@ -68,8 +73,6 @@ MAX_BODY_BYTES = 1 << 20
 MAX_RATINGS = 1000
 #: How many visitors' sessions Gradio keeps (see ``serve``).
 SESSIONS_KEPT = 256
-#: How many titles a recommendation lists.
-LIST_LENGTH = 10
 #: The ratings table's columns, and the list's.
 RATED = ["Movie ID", "Title", "Your rating"]
 LISTED = ["#", "Title", "Predicted rating", "Because"]
@@ -83,11 +86,24 @@ HOST = "127.0.0.1"
 PORT = 7860
 
 
-def shown(text, limit: int = 60) -> str:
-    """A person's input quoted back in a message: as Python writes it (so stray bytes and control
-    characters show as escapes and never break the page or its JSON), cut to ``limit``."""
-    quoted = ascii(text) if isinstance(text, str) else ascii(str(text))
-    return quoted if len(quoted) <= limit else quoted[:limit - 1] + "…'"
+#: What Markdown, or the HTML it lets through, would read as markup anywhere in a line. Brackets
+#: make links and images, < > tags, & entities; (, ), . and : mean nothing without them.
+MARKUP = re.compile(r"([\\`*_\[\]<>#|~&@])")
+#: What GitHub-flavoured Markdown turns into a link by itself.
+BARE_LINK = re.compile(r"(?i)(://|\bwww\.)")
+
+
+def plain(text) -> str:
+    """``text`` (a person's words, a title, a sentence quoting either) for the page's Markdown: every
+    character shown as it is and nothing rendered, on one line. The one place the page escapes:
+    what the handlers say stays a plain sentence (the JSON API answers with it as it is)."""
+    text = MARKUP.sub(r"\\\1", " ".join(str(text).splitlines()))
+    return BARE_LINK.sub(lambda found: found[0].replace("/", "\\/").replace(".", "\\."), text)
+
+
+def warning(err: Exception) -> str:
+    """A refusal as the page shows it."""
+    return f"⚠️ {plain(err)}"
 
 
 # ----------------------------------------------------------------------------- the requests
@@ -112,7 +128,7 @@ class RequestLimits:
         headers = dict(scope.get("headers") or ())
         length = headers.get(b"content-length", b"").strip()
         if length and (not length.isdigit() or int(length) > self.limit):
-            await self.refuse(send, 413, self.too_large(length.decode("latin-1")))
+            await self.refuse(send, 413, self.too_large(length.decode("latin-1")), scope)
             return
         chunks, size, more = [], 0, True
         while more:
@@ -122,7 +138,7 @@ class RequestLimits:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self.refuse(send, 413, self.too_large(f"more than {self.limit:,}"))
+                await self.refuse(send, 413, self.too_large(f"more than {self.limit:,}"), scope)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -132,7 +148,7 @@ class RequestLimits:
                 body.decode("utf-8")
             except UnicodeDecodeError as err:
                 await self.refuse(send, 400, f"The request is not UTF-8 text (byte {err.start:,} is "
-                                             f"{body[err.start:err.start + 1]!r}); send UTF-8 JSON.")
+                                             f"{body[err.start:err.start + 1]!r}); send UTF-8 JSON.", scope)
                 return
         replayed = False
 
@@ -150,10 +166,14 @@ class RequestLimits:
                 "per request (its form sends a few thousand).")
 
     @staticmethod
-    async def refuse(send, status: int, sentence: str) -> None:
-        body = (sentence + "\n").encode()
+    async def refuse(send, status: int, sentence: str, scope=None) -> None:
+        # The JSON API's clients read {"detail": sentence}, as from its other refusals.
+        if scope and str(scope.get("path", "")).startswith(API_PREFIX + "/"):
+            body, kind = json.dumps({"detail": sentence}).encode(), b"application/json"
+        else:
+            body, kind = (sentence + "\n").encode(), b"text/plain; charset=utf-8"
         await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                    "headers": [(b"content-type", kind),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
@@ -185,7 +205,8 @@ class MovieApp:
 
     def movie(self, value) -> int:
         """A picked or typed movie as its id: an id the model knows (what the pickers send), or a
-        title (what a person types), matched whole or as the only title that contains it."""
+        title (what a person types), matched as ``ModelBundle.search`` matches: the one title it
+        is (case, accents, punctuation and the article's place aside), or the only one it finds."""
         if value is None or (isinstance(value, str) and not value.strip()):
             raise RatingsError("Pick a movie first: type part of its title and choose it from the list.")
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -199,10 +220,11 @@ class MovieApp:
         text = value.strip()
         if text.casefold() in self._by_title:
             return self._by_title[text.casefold()]
-        found = self.bundle.search(text, limit=4)
-        if len(found) == 1:
-            return int(found[MOVIE].iloc[0])
-        if text.isdigit() and int(text) in self.known:
+        found = self.bundle.search(text, limit=4, match=True)
+        whole = found[found["Match"] == WHOLE_TITLE]
+        if len(found) == 1 or len(whole) == 1:
+            return int((whole if len(whole) == 1 else found)[MOVIE].iloc[0])
+        if text.isdecimal() and int(text) in self.known:   # not isdigit: int('¹') fails
             return int(text)
         if found.empty:
             raise RatingsError(f"No movie this model knows has {shown(text)} in its title. Type part of "
@@ -271,7 +293,7 @@ class MovieApp:
             movie_id, value = self.movie(movie), self.stars(stars)
             check_ratings(self.bundle, {movie_id: value})
         except RatingsError as err:
-            return gr.update(), f"⚠️ {err}"
+            return gr.update(), warning(err)
         changed = movie_id in ratings
         ratings[movie_id] = value
         if len(ratings) > MAX_RATINGS:
@@ -280,22 +302,38 @@ class MovieApp:
         verb = "Changed" if changed else "Rated"
         more = max(0, 5 - len(ratings))
         hint = f" Rate {more} more for a list of your own." if more else " Ask for your ten movies."
-        return self.table(ratings), f"{verb} *{title}*: {value:g} of {self.hi:g}.{hint}"
+        return self.table(ratings), f"{verb} *{plain(title)}*: {value:g} of {self.hi:g}.{hint}"
 
     def clear(self):
         return [], "Your ratings are cleared."
 
-    def recommend(self, table):
-        """Ten movies to watch next: the list (rank, title, predicted rating, reason) and a line."""
-        try:
-            ratings = self.ratings(table)
-            person = self.bundle.new_user(ratings)
-            picks = person.recommend(LIST_LENGTH)
-        except RatingsError as err:
-            return [], f"⚠️ {err}"
+    def listed(self, table, n: int = LIST_LENGTH) -> tuple[dict[int, float], list[list]]:
+        """The checked ratings and the ``n`` movies to watch next as rows (rank, movie id, title,
+        predicted rating, reason); a ``RatingsError`` for bad input. The page's list and the JSON
+        API's (``serving.api``) both come from here."""
+        ratings = self.ratings(table)
+        picks = self.bundle.new_user(ratings).recommend(n)
         predicted = np.clip(picks[PREDICTED].to_numpy(), self.lo, self.hi)
-        rows = [[rank, title, round(float(p), 1), because] for rank, (title, p, because) in
-                enumerate(zip(picks[TITLE], predicted, picks[BECAUSE], strict=True), start=1)]
+        columns = zip(picks[MOVIE], picks[TITLE], predicted, picks[BECAUSE], strict=True)
+        return ratings, [[rank, int(movie), title, round(float(p), 1), because]
+                         for rank, (movie, title, p, because) in enumerate(columns, start=1)]
+
+    def predicted(self, movie, table) -> tuple[dict[int, float], int, float]:
+        """The checked ratings, the movie's id and the rating this person would give it (on the
+        scale); a ``RatingsError`` for bad input."""
+        ratings = self.ratings(table)
+        movie_id = self.movie(movie)
+        value = self.bundle.new_user(ratings).predict(movie_id)
+        return ratings, movie_id, float(np.clip(value, self.lo, self.hi))
+
+    def recommend(self, table):
+        """Ten movies to watch next: the list (rank, title, predicted rating, reason) and a line.
+        The table's cells are plain text on the page, so titles go in as they are."""
+        try:
+            ratings, listed = self.listed(table)
+        except RatingsError as err:
+            return [], warning(err)
+        rows = [[rank, title, predicted, because] for rank, _, title, predicted, because in listed]
         if not ratings:
             line = ("No ratings yet, so these are the movies most people liked. Rate a few of the movies "
                     "you have seen for a list of your own.")
@@ -306,12 +344,10 @@ class MovieApp:
     def predict(self, movie, table):
         """How's that movie? One line: the rating the model expects this person to give."""
         try:
-            ratings = self.ratings(table)
-            movie_id = self.movie(movie)
-            value = float(np.clip(self.bundle.new_user(ratings).predict(movie_id), self.lo, self.hi))
+            ratings, movie_id, value = self.predicted(movie, table)
         except RatingsError as err:
-            return f"⚠️ {err}"
-        title = self.bundle.title(movie_id)
+            return warning(err)
+        title = plain(self.bundle.title(movie_id))
         if not ratings:
             return (f"**{title}**: about **{value:.1f}** of {self.hi:g}, for someone the model knows nothing "
                     "about. Rate a few movies and ask again.")
@@ -367,7 +403,7 @@ def build_app(bundle: ModelBundle) -> gr.Blocks:
             "# How's that movie?\n"
             "Rate a few movies you have seen; get ten to watch next, each with a reason, and the rating "
             "you would give any movie you look up. The model is the article's (fastai collaborative "
-            f"filtering) trained on {data_name(bundle)}"
+            f"filtering) trained on {plain(data_name(bundle))}"
             + (f": {trained_on:,} ratings of {len(bundle.titles):,} movies" if trained_on else "")
             + ". Your ratings stay on this page: the model folds you in from them, it does not keep them.")
         with gr.Row():
@@ -380,7 +416,9 @@ def build_app(bundle: ModelBundle) -> gr.Blocks:
                                   elem_id="stars")
             with gr.Column(scale=1, min_width=120):
                 rate = gr.Button("Rate it", variant="primary", elem_id="rate")
-        message = gr.Markdown("Rate five movies, then ask for your ten.", elem_id="message")
+        # No LaTeX: a "$$" a person typed is shown, not typeset (``plain`` escapes the rest).
+        message = gr.Markdown("Rate five movies, then ask for your ten.", elem_id="message",
+                              latex_delimiters=[])
         rated = gr.Dataframe(value=[], headers=RATED, datatype=["number", "str", "number"], type="array",
                              label="Your ratings", interactive=False, elem_id="rated")
         with gr.Row():
@@ -397,7 +435,7 @@ def build_app(bundle: ModelBundle) -> gr.Blocks:
                                    filterable=True, allow_custom_value=True, elem_id="look")
             with gr.Column(scale=1, min_width=120):
                 ask = gr.Button("How's that movie?", elem_id="ask")
-        answer = gr.Markdown(elem_id="answer")
+        answer = gr.Markdown(elem_id="answer", latex_delimiters=[])
 
         rate.click(as_table(handlers.rate, RATED), [pick, stars, rated], [rated, message], api_name="rate")
         clear.click(as_table(handlers.clear, RATED), None, [rated, message], api_name="clear")
@@ -427,6 +465,8 @@ def serve(bundle: ModelBundle, host: str = HOST, port: int | None = PORT, root_p
                 inbrowser=False, share=False, inline=False, quiet=quiet, show_error=False, footer_links=[],
                 theme=theme(), state_session_capacity=SESSIONS_KEPT,
                 app_kwargs={"middleware": [(RequestLimits, (), {"limit": limit})]})
+    # The JSON API beside the page (serving.api), answered by the same handlers.
+    mount(demo.app, demo.handlers)
     if not quiet:
         print(f"Serving on {demo.local_url}", flush=True)
     if block:

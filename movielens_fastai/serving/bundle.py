@@ -42,6 +42,7 @@ from safetensors import SafetensorError
 from ..core import MOVIE, RATING, TITLE, USER, check_columns, check_k, write_bytes_atomically
 from ..models.rating.fold_in import DotModel, FoldedUser
 from ..models.topn.new_user import NewUserRanker
+from .titles import TitleIndex
 
 #: What the metadata's "format" says, and the layout version this code reads and writes.
 FORMAT = "movielens-fastai model bundle"
@@ -67,6 +68,13 @@ class BundleError(ValueError):
 
 class RatingsError(ValueError):
     """A new user's ratings that cannot be used as given (the message says which and why)."""
+
+
+def shown(text, limit: int = 60) -> str:
+    """A person's input quoted back in a message: as Python writes it (so stray bytes and control
+    characters show as escapes and never break the page or its JSON), cut to ``limit``."""
+    quoted = ascii(text) if isinstance(text, str) else ascii(str(text))
+    return quoted if len(quoted) <= limit else quoted[:limit - 1] + "…'"
 
 
 def ratings_sha256(ratings: pd.DataFrame) -> str:
@@ -130,6 +138,7 @@ class ModelBundle:
             raise ValueError(f"rating_scale must be (lowest, highest), got {self.rating_scale!r}")
         self.rating_scale = (lo, hi)
         self._titles = pd.Series(self.titles, index=self.model.movie_ids)
+        self._index = TitleIndex(self.titles)
 
     # ----------------------------------------------------------------- what it holds
 
@@ -161,19 +170,22 @@ class ModelBundle:
         """The title of ``movie_id`` (a ``RatingsError`` if the bundle does not know it)."""
         return self._titles[self.check_movie(movie_id)]
 
-    def search(self, text: str, limit: int = 10) -> pd.DataFrame:
-        """Movies whose title contains ``text`` (case-insensitive, surrounding spaces ignored), most
-        rated first, then by title: ``Movie ID``, ``Title``, ``Ratings``. Empty text finds nothing."""
+    def search(self, text: str, limit: int = 10, match: bool = False) -> pd.DataFrame:
+        """Movies whose title matches ``text`` as a person types it (case, accents, punctuation and
+        where the article goes ignored: "les miserables" finds "Misérables, Les (1995)"), best first:
+        the whole title, then whole words, then the start of words, then anywhere, then the words in
+        any order (``serving.titles``); within each, most rated first, then by title. ``Movie ID``,
+        ``Title``, ``Ratings``, and with ``match`` the ``Match`` rank (0 best). Empty text finds
+        nothing."""
         limit = check_k(limit)
         if not isinstance(text, str):
             raise TypeError(f"search text must be a string, got {type(text).__name__}")
-        needle = text.strip().casefold()
-        movies = self.movies
-        if not needle:
-            return movies.iloc[:0].reset_index(drop=True)
-        found = movies[[needle in title.casefold() for title in self.titles]]
-        found = found.sort_values(["Ratings", TITLE, MOVIE], ascending=[False, True, True], kind="stable")
-        return found.head(limit).reset_index(drop=True)
+        found = self._index.find(text)
+        movies = self.movies.iloc[[index for _, index in found]].assign(Match=[rank for rank, _ in found])
+        movies = movies.sort_values(["Match", "Ratings", TITLE, MOVIE], ascending=[True, False, True, True],
+                                    kind="stable")
+        movies = movies.head(limit).reset_index(drop=True)
+        return movies if match else movies.drop(columns="Match")
 
     def predict(self, user_id: int, movie_ids) -> np.ndarray:
         """Predicted ratings of a user the model was trained with, for ``movie_ids``."""
@@ -345,7 +357,7 @@ def _as_movie_id(value) -> int | None:
         return int(value)
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():   # int() reads every decimal
         return int(value.strip())
     return None
 

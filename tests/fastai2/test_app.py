@@ -7,8 +7,10 @@ closed after the module. Requests are few and each has a timeout."""
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -29,7 +31,9 @@ from movielens_fastai.serving.app import (
     MovieApp,
     RequestLimits,
     data_name,
+    plain,
     serve,
+    shown,
     write_space,
 )
 from movielens_fastai.serving.bundle import POPULAR_REASON, save_bundle
@@ -132,7 +136,65 @@ def test_rating_adds_to_the_table_and_finds_titles_as_typed(app, bundle):
     rows, message = app.rate("star wars (1977)", 3, {"headers": RATED, "data": rows})   # rated again
     assert rows[0] == [STAR_WARS, "Star Wars (1977)", 3.0] and message.startswith("Changed")
     assert app.rate(None, 5, table({}))[1].startswith("⚠️ Pick a movie first")
-    assert app.rate([1, 2], 5, table({}))[1] == "⚠️ '[1, 2]' is not a movie title."
+    # The page's Markdown, escaped (``plain``): the brackets show as typed.
+    assert app.rate([1, 2], 5, table({}))[1] == "⚠️ '\\[1, 2\\]' is not a movie title."
+
+
+# What a person types, and the title they mean: case, accents, punctuation and the article's place
+# (MovieLens writes "Godfather, The") are theirs to leave out.
+TYPED = [
+    ("les miserables", "Misérables, Les (1995)"),
+    ("the godfather", "Godfather, The (1972)"),
+    ("schindlers list", "Schindler's List (1993)"),
+    ("miser", "Misérables, Les (1995)"),                        # the start of a word
+    ("nenette et boni", "Nénette et Boni (1996)"),
+    ("NÉNETTE", "Nénette et Boni (1996)"),
+    ("la ceremonie", "Cérémonie, La (1995)"),
+    ("cérémonie", "Cérémonie, La (1995)"),
+    ("star wars 1977", "Star Wars (1977)"),                     # a year
+    ("godfather 1974", "Godfather: Part II, The (1974)"),
+    ("empire str", "Empire Strikes Back, The (1980)"),          # part of a word
+    ("the empire strikes back", "Empire Strikes Back, The (1980)"),
+    ("a fish called wanda", "Fish Called Wanda, A (1988)"),
+    ("il postino", "Postino, Il (1994)"),
+    ("the usual suspects", "Usual Suspects, The (1995)"),
+    ("e.t.", "E.T. the Extra-Terrestrial (1982)"),
+    ("wallace and gromit", None),                               # "and" is not "&": nothing found
+    ("wallace gromit", "Wallace & Gromit: The Best of Aardman Animation (1996)"),
+    ("the city of lost children", "City of Lost Children, The (1995)"),
+    ("le mepris", "Contempt (Mépris, Le) (1963)"),              # an article moved inside brackets
+    ("double life of veronique", "Double vie de Véronique, La (Double Life of Veronique, The) (1991)"),
+    ("  Titanic  ", "Titanic (1997)"),
+]
+
+
+@pytest.mark.parametrize("typed, title", TYPED, ids=[typed.strip() for typed, _ in TYPED])
+def test_search_finds_what_a_person_types_in_the_first_three(bundle, typed, title):
+    found = list(bundle.search(typed, limit=3)["Title"])
+    if title is None:
+        assert found == [], found
+        return
+    assert title in bundle.titles, f"{title} is not among the model's movies: pick another"
+    assert title in found, (typed, found)
+
+
+def test_search_puts_the_best_matches_first(bundle, app):
+    """The whole title, then whole words, then the start of words; then the most rated."""
+    assert list(bundle.search("alien", 4)["Title"])[0] == "Alien (1979)"   # not Aliens, more rated
+    assert list(bundle.search("the godfather", 2)["Title"]) == ["Godfather, The (1972)",
+                                                                "Godfather: Part II, The (1974)"]
+    starred = bundle.search("star", 50, match=True)
+    assert list(starred["Title"])[0] == "Star Wars (1977)"
+    assert starred["Match"].is_monotonic_increasing
+    for _, same in starred.groupby("Match"):
+        assert same["Ratings"].is_monotonic_decreasing
+    # Typed whole on the page, a title is the one it is, even when others contain it.
+    for typed, title in [("the godfather", "Godfather, The (1972)"),
+                         ("les miserables", "Misérables, Les (1995)"),
+                         ("Schindlers List", "Schindler's List (1993)"), ("alien", "Alien (1979)")]:
+        assert bundle.title(app.movie(typed)) == title
+    rows, message = app.rate("the godfather", 5, table({}))
+    assert rows == [[127, "Godfather, The (1972)", 5.0]], message
 
 
 @pytest.mark.parametrize("movie, stars, said", [
@@ -144,7 +206,9 @@ def test_rating_adds_to_the_table_and_finds_titles_as_typed(app, bundle):
     (STAR_WARS, "five", "A rating is a number from 1 to 5, not 'five'"),
     (STAR_WARS, float("nan"), "nan is off the scale"),
     (STAR_WARS, True, "not 'True'"),
-    ("\ud800 caf\xe9 \x00", 5, r"'\ud800 caf\xe9 \x00'"),   # a lone surrogate, a NUL: shown escaped
+    # A lone surrogate, a NUL: shown as Python escapes them, each backslash escaped for Markdown.
+    # (Not "café": that finds "Metisse (Café au Lait) (1993)".)
+    ("\ud800 qu\xe9x \x00", 5, r"'\\ud800 qu\\xe9x \\x00'"),
 ])
 def test_a_bad_rating_gets_a_plain_message(app, movie, stars, said):
     rows, message = app.rate(movie, stars, table({}))
@@ -193,6 +257,64 @@ def test_hows_that_movie(app, bundle):
     assert "(you gave it 5)" in app.predict(STAR_WARS, table(FIVE))
     assert "for someone the model knows nothing about" in app.predict(STAR_WARS, table({}))
     assert app.predict("Star Warz", table(FIVE)).startswith("⚠️ No movie")
+
+
+# Markup a person might type: Gradio's Markdown would bold it, link it and keep or drop the tag.
+MARKUP = "**bold** [link](http://example.com) <b>tag</b> a_b_ `c` www.example.com me@example.com &amp; ~~s~~"
+
+
+def rendered(markdown: str) -> tuple[str, str]:
+    """(the HTML a CommonMark renderer makes of a message, as Gradio's does; the text it shows)."""
+    from markdown_it import MarkdownIt
+
+    page = MarkdownIt("commonmark").enable(["strikethrough", "table"]).render(markdown)
+    return page, html.unescape(re.sub(r"<[^>]+>", "", page)).strip()
+
+
+def shows_literally(message: str, typed: str, strong: int = 0, em: int = 0) -> str:
+    """Check that ``message`` shows ``typed`` character for character and renders none of it (only
+    the message's own bold and italics); the text it shows."""
+    page, text = rendered(message)
+    assert typed in text, (typed, text)
+    assert "<a " not in page and "<b>" not in page and "<code>" not in page and "<s>" not in page, page
+    assert (page.count("<strong>"), page.count("<em>")) == (strong, em), page
+    return text
+
+
+def test_markup_a_person_types_comes_back_as_typed(app, bundle):
+    """Into each field: the picker, the rating, the table's title and rating cells, the look-up."""
+    quoted = shown(MARKUP)   # messages quote a person's text as Python writes it, cut short
+    shows_literally(app.rate(MARKUP, 5, table({}))[1], quoted)
+    shows_literally(app.rate(STAR_WARS, MARKUP, table({}))[1], quoted)
+    shows_literally(app.recommend({"headers": RATED, "data": [[None, MARKUP, 5]]})[1], quoted)
+    shows_literally(app.recommend({"headers": RATED, "data": [[STAR_WARS, "", "**5**"]]})[1], "'**5**'")
+    shows_literally(app.predict(MARKUP, table(FIVE)), quoted)
+    assert shows_literally(app.predict(STAR_WARS, table({})), "Star Wars (1977)", strong=2)
+
+
+def test_a_title_with_markup_is_shown_as_it_is_written(bundle):
+    """A person's own titles file may hold anything: on the page a title is text, in the tables as
+    well as the messages (the tables' cells are plain text: no escaping there)."""
+    from movielens_fastai.serving.bundle import ModelBundle
+
+    titles = list(bundle.titles)
+    index = int(np.flatnonzero(bundle.movie_ids == STAR_WARS)[0])
+    titles[index] = "Star *Wars*\n<i>IV</i> [x](http://example.com)"
+    odd = MovieApp(ModelBundle(bundle.model, bundle.ranker, titles, bundle.rating_scale, bundle.info))
+    written = titles[index].replace("\n", " ")   # on one line
+    rows, message = odd.rate(STAR_WARS, 5, table({}))
+    assert rows[0][1] == titles[index] and shows_literally(message, written, em=1)
+    assert shows_literally(odd.predict(STAR_WARS, table(FIVE)), written, strong=2)
+    listed, _ = odd.recommend(table({STAR_WARS: 5, EMPIRE: 5}))
+    assert any(row[3] == f"because you liked {titles[index]}" for row in listed), listed
+    assert odd.predict("star wars", table({})).startswith("**Star \\*Wars\\* \\<i\\>IV")
+
+
+def test_plain_leaves_nothing_to_render():
+    for typed in [MARKUP, "# heading", "| a | b |", "\\*", "$$x^2$$", "line\n# two", "1. list"]:
+        page, text = rendered("⚠️ " + plain(typed))
+        assert text == "⚠️ " + " ".join(typed.splitlines()), (typed, page)
+        assert not re.search(r"<(?!/?p>)", page), page
 
 
 def test_the_page_names_its_data_without_machine_paths(bundle):
