@@ -96,7 +96,8 @@ check-python:
 # $(call venv,DIR,LOCK,KERNEL,DISPLAY NAME): a fresh venv with LOCK installed and its kernel registered,
 # one line per step with the time since the start (pip stays quiet: a download can take minutes).
 # For the CPU build, torch comes first from PyTorch's CPU index (only torch: every other package
-# keeps coming from PyPI), then the lock finds it already satisfied.
+# keeps coming from PyPI), then the lock finds it already satisfied. The editable install is -qq:
+# setuptools warns there about folders named like the package, which the checkout is.
 define venv
 	@set -e; start=$$(date +%s); \
 	step() { t=$$(( $$(date +%s) - start )); printf '%s: %s (%d min %02d s)\n' $(1) "$$1" $$((t / 60)) $$((t % 60)); }; \
@@ -108,7 +109,7 @@ define venv
 	step "$$(grep -c '==' $(2)) pinned packages from $(2)"; \
 	$(1)/bin/pip install -q -r $(2); \
 	step "the movielens_fastai package, editable"; \
-	$(1)/bin/pip install -q --no-deps -e .; \
+	$(1)/bin/pip install -qq --no-deps -e .; \
 	$(1)/bin/python -m ipykernel install --sys-prefix --name $(3) --display-name "$(4)" >/dev/null; \
 	touch $(1)/.installed-$(TORCH); \
 	step "ready, kernel $(3)"
