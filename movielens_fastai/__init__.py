@@ -32,6 +32,7 @@ from .lesson import (
     check_batches,
     check_params,
     commit_to_jovian,
+    finished_cleanly,
     predictions_table,
     print_environment,
     quiet_known_warnings,
@@ -46,7 +47,7 @@ from .serving.recommend import (
 
 __all__ = [
     "DATA_DIR_ENV", "DataError", "DownloadError", "Progress", "UnknownUserError",
-    "check_batches", "check_movielens", "check_params", "commit_to_jovian", "environment",
+    "check_batches", "check_movielens", "check_params", "commit_to_jovian", "environment", "finished_cleanly",
     "fastai_v1_scorer", "fastai_v2_scorer", "fetch_dataset", "fetch_movielens", "load_dataset", "load_movies",
     "predictions_table", "print_environment", "quiet_known_warnings", "recommend_next", "resolve_data_dir",
     "seed_everything", "top_unseen", "validation_indices", "write_json_atomically",

@@ -4,6 +4,8 @@ predictions, and a Jovian commit that never blocks an unattended run."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import re
@@ -135,6 +137,36 @@ class Progress:
         line = f"[{self.clock() - self.started:6.0f} s] {message}"
         print(line, flush=True)
         return line
+
+
+#: fastai 1.0.61's lr_find prints this with its placeholder never filled in (a missing ``f``).
+_LR_FIND_TEMPLATE = "{learner_name}"
+
+
+def clear_stopped_bar(learn) -> None:
+    """Blank the notebook progress bar of ``learn``'s last fit (fastai v1).
+
+    A fit that stops early (``lr_find`` when the loss blows up, a short timing run) leaves its
+    bar frozen where it stopped, e.g. "6.12% [86/1406]", which reads as an unfinished run."""
+    out = getattr(getattr(getattr(learn, "recorder", None), "pbar", None), "out", None)
+    if out is not None:   # only notebook bars have a display to update
+        from IPython.display import HTML
+        out.update(HTML(""))
+
+
+@contextlib.contextmanager
+def finished_cleanly(learn):
+    """``with finished_cleanly(learn): learn.lr_find()``: the same run, without the frozen
+    progress bar of its early stop and without fastai v1's unformatted message line; everything
+    else it prints still shows."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield learn
+    finally:
+        clear_stopped_bar(learn)
+        lines = printed.getvalue().splitlines(keepends=True)
+        print("".join(line for line in lines if _LR_FIND_TEMPLATE not in line), end="")
 
 
 def predictions_table(user_ids, movie_ids, actual, predicted, movies: pd.DataFrame) -> pd.DataFrame:

@@ -173,3 +173,29 @@ def test_filters_survive_fastais_imports(python, imports):
     warning_lines = [line for line in done.stderr.splitlines() if "Warning:" in line]
     assert len(warning_lines) == 1 and warning_lines[0].endswith(
         "UserWarning: something the reader should see"), done.stderr
+
+
+class _Display:
+    def __init__(self):
+        self.shown = []
+
+    def update(self, obj):
+        self.shown.append(obj)
+
+
+def test_finished_cleanly_blanks_the_stopped_bar_and_drops_the_unfilled_template(capsys):
+    """fastai 1.0.61's lr_find stops part-way (its bar stays frozen there) and prints
+    'type {learner_name}.recorder.plot()' unformatted; everything else it prints still shows."""
+    from types import SimpleNamespace
+
+    out = _Display()
+    learn = SimpleNamespace(recorder=SimpleNamespace(pbar=SimpleNamespace(out=out)))
+    with mlf.finished_cleanly(learn):
+        print("epoch 0")
+        print("LR Finder is complete, type {learner_name}.recorder.plot() to see the graph.")
+    assert capsys.readouterr().out == "epoch 0\n"
+    assert [shown.data for shown in out.shown] == [""]
+    # a learner without a notebook bar (a console run) is left alone
+    with mlf.finished_cleanly(SimpleNamespace(recorder=SimpleNamespace(pbar=None))):
+        print("fine")
+    assert capsys.readouterr().out == "fine\n"

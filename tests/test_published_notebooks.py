@@ -1,6 +1,7 @@
 """The notebooks as committed: real outputs, but nothing of the machine that ran them."""
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -30,6 +31,28 @@ def test_committed_notebook_is_clean(path):
     assert not warnings, f"warning output committed: {warnings[0][:300]}"
     machine_paths = MACHINE_PATH.findall(path.read_text())
     assert not machine_paths, f"machine paths in {path.name}: {machine_paths[:3]}"
+
+
+# A fastprogress bar as text: "6.12% [86/1406 00:00<00:12 ...]".
+PROGRESS_TEXT = re.compile(r"(\d+(?:\.\d+)?)% \[(\d+)/(\d+)")
+
+
+def output_texts(output) -> list[str]:
+    texts = [output.get("text", "")]
+    texts += [v for v in output.get("data", {}).values() if isinstance(v, str)]
+    return texts
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_outputs_show_no_frozen_bar_or_unfilled_template(path):
+    """A bar stopped part-way ("6.12% [86/1406]") reads as a run that never finished, and fastai
+    v1's lr_find prints "type {learner_name}.recorder.plot()" unformatted (lesson.finished_cleanly)."""
+    for i, cell in enumerate(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"):
+        for text in (t for o in cell.outputs for t in output_texts(o)):
+            assert "<progress" not in text, f"code cell {i + 1}: an HTML progress bar in its output"
+            frozen = [m.group(0) for m in PROGRESS_TEXT.finditer(text) if m.group(2) != m.group(3)]
+            assert not frozen, f"code cell {i + 1}: a progress bar stopped at {frozen[0]}"
+            assert "{learner_name}" not in text, f"code cell {i + 1}: an unformatted template string"
 
 
 def test_every_notebook_is_committed_with_the_outputs_of_a_run():
@@ -84,6 +107,17 @@ def test_publish_rewrites_the_real_path_of_a_linked_environment(tmp_path):
     nbformat.write(nb, path)
     cell = nbformat.read(publish(path, tmp_path / "out.ipynb"), as_version=4).cells[1]
     assert cell.outputs[0].text == "<site-packages>/fastai/basic_train.py:85(fit)\n"
+
+
+def test_publish_drops_a_display_that_was_blanked(tmp_path):
+    """lesson.clear_stopped_bar empties a frozen bar's display; its leftover goes."""
+    path = executed_notebook(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].outputs.append(nbformat.v4.new_output("display_data", data={
+        "text/html": "", "text/plain": "<IPython.core.display.HTML object>"}))
+    nbformat.write(nb, path)
+    cell = nbformat.read(publish(path, tmp_path / "out.ipynb"), as_version=4).cells[1]
+    assert [o.output_type for o in cell.outputs] == ["stream"]
 
 
 def test_publish_refuses_a_failed_run(tmp_path):

@@ -103,6 +103,19 @@ def test_per_batch_table_per_epoch_and_savings():
     assert list(plain.columns) == ["ms per batch"]
 
 
+def test_per_batch_table_says_when_a_saving_or_remainder_is_not_measurable():
+    """03's first run printed a remainder of -0.70 ms as if it were a number; shared cores move
+    short timings by more than that."""
+    ms = {"port": 10.0, "slices": 10.3, "lean": 4.5, "rest": -0.7}
+    labels = {"port": "the port", "slices": "slices", "lean": "lean", "rest": "rest"}
+    table = timing.per_batch_table(ms, labels, batches_per_epoch=1000, savings=["slices", "lean"],
+                                   remainders=["rest"], noise_ms=0.5)
+    assert table["saves (ms)"].tolist()[1:3] == [timing.NO_SAVING, "5.80"]
+    assert table.loc["rest", "ms per batch"] == table.loc["rest", "s per epoch"] == timing.TOO_SMALL
+    assert table.loc["lean", "ms per batch"] == "4.50"
+    assert "-" not in table.to_string()
+
+
 def test_progress_lines_say_the_elapsed_seconds_and_match_the_runners_pattern(capsys):
     now = iter([100.0, 112.4, 3700.0])
     progress = mlf.Progress(clock=lambda: next(now))

@@ -94,21 +94,37 @@ def over_seeds(run: Callable[[int], Mapping[str, float]], seeds: Sequence[int],
     return {"per_seed": per_seed, "mean": {k: float(np.mean([r[k] for r in per_seed])) for k in keys}}
 
 
+#: What the table says instead of a saving, or a remainder, that the runs could not tell from zero.
+NO_SAVING = "no measurable saving"
+TOO_SMALL = "too small to measure"
+
+
 def per_batch_table(ms: Mapping[str, float], labels: Mapping[str, str], batches_per_epoch: int | None = None,
-                    savings: Iterable[str] = ()) -> pd.DataFrame:
+                    savings: Iterable[str] = (), remainders: Iterable[str] = (),
+                    noise_ms: float = 0.0) -> pd.DataFrame:
     """The per-batch account as a table, one row per label (in ``labels``' order): milliseconds
     per batch; seconds per epoch of ``batches_per_epoch`` batches, when given; and, for the keys in
-    ``savings``, the milliseconds saved against the row above (each step of a ladder of changes)."""
-    savings = set(savings)
+    ``savings``, the milliseconds saved against the row above (each step of a ladder of changes).
+
+    A saving of ``noise_ms`` or less shows as ``NO_SAVING``, and a key in ``remainders`` (one
+    measurement minus others) of ``noise_ms`` or less as ``TOO_SMALL``: timings on shared cores
+    move by that much between runs, so a negative "saving" is noise, not a cost."""
+    savings, remainders = set(savings), set(remainders)
     rows, previous = [], None
     for key, label in labels.items():
         if key not in ms:
             continue
-        row = {"": label, "ms per batch": ms[key]}
+        small = key in remainders and ms[key] <= noise_ms
+        row = {"": label, "ms per batch": TOO_SMALL if small else ms[key]}
         if batches_per_epoch is not None:
-            row["s per epoch"] = batches_per_epoch * ms[key] / 1000
+            row["s per epoch"] = TOO_SMALL if small else batches_per_epoch * ms[key] / 1000
         if savings:
-            row["saves (ms)"] = previous - ms[key] if key in savings and previous is not None else np.nan
+            saved = previous - ms[key] if key in savings and previous is not None else np.nan
+            row["saves (ms)"] = NO_SAVING if saved <= noise_ms else saved
         rows.append(row)
         previous = ms[key]
-    return pd.DataFrame(rows).set_index("").round(2)
+    table = pd.DataFrame(rows).set_index("").round(2)
+    for column in table:   # a column with words in it: its numbers as they would print alone
+        if any(isinstance(v, str) for v in table[column]):
+            table[column] = table[column].map(lambda v: v if isinstance(v, str) or pd.isna(v) else f"{v:.2f}")
+    return table

@@ -18,6 +18,7 @@ import fastprogress.fastprogress
 from fastai.callback import Callback
 from fastai.utils.mod_display import progress_disabled_ctx
 
+from ..lesson import clear_stopped_bar
 from .timing import fastest_of, ms_per_batch, profiled_calls, profiled_total, time_loading
 
 
@@ -53,7 +54,9 @@ def short_fit(data, train_dl, make_learner: Callable, n: int, lr: float, progres
             started = time.perf_counter()
             with profiler or contextlib.nullcontext():
                 learn.fit(1, lr, callbacks=[StopAfter(n)])
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+        clear_stopped_bar(learn)   # StopAfter ends the run mid-epoch: its bar would stay frozen there
+        return seconds
     finally:
         fastprogress.fastprogress.NO_BAR = False   # progress_disabled_ctx leaves it set
         data.train_dl = as_shipped
@@ -70,6 +73,10 @@ def labels(num_workers: int) -> dict[str, str]:
         "plain_pytorch_step": "plain PyTorch, whole step",
         "fastai_loop_and_callbacks": "rest: fastai loop, callbacks, OptimWrapper",
     }
+
+
+#: The ``ms_per_batch`` keys that are one run minus others, not a run of their own.
+REMAINDERS = ("fastai_loop_and_callbacks",)
 
 
 def where_time_goes(data, make_learner: Callable, lr: float, n: int, plain_steps: Callable[[], float],

@@ -68,6 +68,12 @@ def drop_known_warnings(stderr: str) -> str:
     return _WARNING_RECORD.sub(lambda record: "" if known(record) else record.group(0), stderr)
 
 
+def _blanked(output) -> bool:
+    """A display emptied after it was shown (``lesson.clear_stopped_bar``): only the repr of an
+    empty HTML object is left, which a reader would see as text."""
+    return output.get("output_type") == "display_data" and output.get("data", {}).get("text/html") == ""
+
+
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     paths = _machine_paths()
     nb.metadata = {k: nb.metadata[k] for k in KEPT_NOTEBOOK_METADATA if k in nb.metadata}
@@ -81,7 +87,7 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         count += 1
         cell.execution_count = count
         cell.outputs = [o for o in cell.get("outputs", []) if not (
-            o.get("name") == "stderr" and not drop_known_warnings(o.text))]
+            o.get("name") == "stderr" and not drop_known_warnings(o.text)) and not _blanked(o)]
         for output in cell.outputs:
             if output.get("name") == "stderr":
                 output.text = drop_known_warnings(output.text)
