@@ -102,7 +102,8 @@ import os
 import subprocess
 import sys
 
-hosted = "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+hosted = any(("google.colab" in sys.modules, "COLAB_RELEASE_TAG" in os.environ,
+              "KAGGLE_KERNEL_RUN_TYPE" in os.environ))
 if hosted and "{HOME_ENV}" not in os.environ:
     checkout = os.path.abspath("movielens-fastai")
     if not os.path.isdir(checkout):
