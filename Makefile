@@ -78,7 +78,7 @@ CUDA_ONLY := ^(triton|cuda-[a-z]+|nvidia-(cu|nv|nccl)[a-z0-9-]*)==
 TORCH_CPU := 2.13.0+cpu
 TORCHVISION_CPU := 0.28.0
 
-.PHONY: setup torch-build check-python check-cuda-locks run lessons benchmark publish badges test jupyter app space lock lock-cpu cpu-lock-files clean
+.PHONY: setup torch-build check-python check-cuda-locks run lessons benchmark publish badges check test jupyter app space lock lock-cpu cpu-lock-files clean
 
 setup: $(VENV)/.installed-$(TORCH) $(VENV2)/.installed-$(TORCH)
 
@@ -155,6 +155,17 @@ publish: setup
 # hosted-setup or python-check cell, written from pyproject.toml's Repository URL.
 badges: $(VENV)/.installed-$(TORCH)
 	@$(VENV)/bin/python -m movielens_fastai.reporting.hosted
+
+# The fast tier, for after every change: lint, then in each environment every test that runs no
+# notebook, builds no wheel, starts no server and trains nothing for long (tests/conftest.py and the
+# markers in pyproject.toml say which). `make test` runs everything.
+FAST_TIER := not (notebook or wheel or server or training or slow or browser or hosted)
+check: setup
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m "$(FAST_TIER)"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
+	$(VENV2)/bin/python -m pytest -q -p no:cacheprovider tests/fastai2 -m "$(FAST_TIER)"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 # Each environment runs its own tests (tests/conftest.py): .venv's pytest the files in tests/,
 # .venv-fastai2's those in tests/fastai2/. PYTEST_ARGS narrows both runs, e.g.

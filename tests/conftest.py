@@ -44,18 +44,36 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
 FULL_DATA_RUNS = {"v1_full", "port_full", "hood", "interpretation"}
 
 
-# Tests in the Colab-like environment (tests/test_hosted.py): Python 3.13 and a 5 GiB download the
-# first time.
-HOSTED_RUNS = {"colab_venv"}
+# What a test does, read from the fixtures it uses: `make check`, the fast tier, leaves out every
+# test marked notebook, wheel, server, training, slow, browser or hosted.
+FIXTURE_MARKS = {
+    "slow": FULL_DATA_RUNS,
+    "notebook": FULL_DATA_RUNS | {"v1_fast", "v1_fast_again", "port_fast", "recommending_fast", "tiny"},
+    # Tests in the Colab-like environment (tests/test_hosted.py): Python 3.13 and a 5 GiB download
+    # the first time.
+    "hosted": {"colab_venv"},
+    "wheel": {"wheel", "installed_wheel"},
+    "server": {"serve", "server"},
+    # The u1 run of the benchmark's methods through the bridge (tests/test_folds_protocol.py).
+    "training": {"quick_u1"},
+}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if FULL_DATA_RUNS & fixtures:
-            item.add_marker(pytest.mark.slow)
-        if HOSTED_RUNS & fixtures:
-            item.add_marker(pytest.mark.hosted)
+        for mark, names in FIXTURE_MARKS.items():
+            if names & fixtures:
+                item.add_marker(getattr(pytest.mark, mark))
+
+
+# The markers of the test being set up, so that run_notebook can refuse to run for a test that the
+# fast tier would take for quick.
+_RUNNING: dict[str, set[str]] = {}
+
+
+def pytest_runtest_setup(item):
+    _RUNNING["marks"] = {mark.name for mark in item.iter_markers()}
 
 
 def full_data_dir() -> Path:
@@ -78,6 +96,9 @@ def run_notebook(name: str, out_dir: Path, **params) -> dict | None:
     import nbformat
     import papermill
 
+    if "notebook" not in _RUNNING.get("marks", {"notebook"}):
+        pytest.fail(f"this test runs {name} but is not marked notebook: mark it (make check leaves "
+                    "such tests out)")
     notebook = NOTEBOOKS / f"{name}.ipynb"
     kernel = nbformat.read(notebook, as_version=4).metadata["kernelspec"]["name"]
     out_dir.mkdir(parents=True, exist_ok=True)

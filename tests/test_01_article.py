@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 from conftest import notebook_error
 
+pytestmark = pytest.mark.notebook
+
 NAME = "01_article"
 
 

@@ -1,6 +1,9 @@
 """The port to fastai 2.8: same split as the original, and as good a model."""
 
+import pytest
 from test_01_article import rated_by
+
+pytestmark = pytest.mark.notebook
 
 
 def test_port_validates_on_the_originals_rows(port_full, v1_full):

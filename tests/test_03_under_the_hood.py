@@ -7,6 +7,8 @@ from conftest import run_notebook
 
 from movielens_fastai import validation_indices
 
+pytestmark = pytest.mark.notebook
+
 NAME = "03_under_the_hood"
 
 

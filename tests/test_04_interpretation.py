@@ -5,6 +5,8 @@ import math
 import pytest
 from conftest import run_notebook
 
+pytestmark = pytest.mark.notebook
+
 NAME = "04_interpretation"
 
 

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from conftest import notebook_error, run_notebook
 
+pytestmark = pytest.mark.notebook
+
 QUICK = {"max_ratings": 5000, "epochs": 1, "fast_epochs": 1, "profile_batches": 10, "scale_ratings": 150_000}
 
 

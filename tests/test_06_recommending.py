@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 from conftest import RANKING_FAST
 
+pytestmark = pytest.mark.notebook
+
 METHODS = {"most popular", "item-kNN", "EASE", "implicit ALS", "BPR (fastai)", "softmax (fastai)",
            "rating model", "blend"}
 METRICS = ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage"]

@@ -141,6 +141,7 @@ def test_unknown_method_is_refused(data_dir):
         folds.run_benchmark(data_dir, ["svd_magic"], [1])
 
 
+@pytest.mark.training
 def test_the_port_runs_in_its_own_environment(data_dir):
     """Called from this (fastai v1) environment, fastai2 must run in .venv-fastai2."""
     row = folds.score_method("fastai2", data_dir, 1, seed=0, epochs=1)

@@ -7,6 +7,8 @@ import nbformat
 import pytest
 from conftest import run_notebook
 
+pytestmark = pytest.mark.notebook
+
 QUICK = {"max_ratings": 20_000, "epochs": 1}
 
 

@@ -4,7 +4,7 @@ line and problem, on every kind of bad input; neither leaves a result behind."""
 import pytest
 from conftest import notebook_error
 
-pytestmark = pytest.mark.parametrize("name", ["01_article", "02_port"])
+pytestmark = [pytest.mark.notebook, pytest.mark.parametrize("name", ["01_article", "02_port"])]
 
 
 def damage(data_copy, lineno, text):

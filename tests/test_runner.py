@@ -122,6 +122,7 @@ def test_a_failing_notebook_stops_the_run_with_its_error(tiny, tmp_path):
     assert missing.returncode == 1 and missing.stderr.startswith("no such notebook(s) in ")
 
 
+@pytest.mark.notebook
 def test_make_runs_notebooks_on_a_quick_parameter_set(tmp_path, data_dir):
     """What `make run` shows, on a slice of the data (the Makefile runs the same command)."""
     done = run_runner("--out", str(tmp_path), "-p", "data_dir", str(data_dir), "-p", "max_ratings", "5000",

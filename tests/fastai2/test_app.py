@@ -470,6 +470,7 @@ def run_command(*args, timeout=600):
                           text=True, timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.server
 def test_the_command_refuses_a_bad_table_with_the_same_messages(tmp_path, data_dir):
     ratings = read_ratings_file(data_dir / "u.data").iloc[:3000]
     own = ratings.rename(columns={"User ID": "userId", "Movie ID": "movieId", "Rating": "stars"})

@@ -28,7 +28,9 @@ def small_u1(data_dir):
     return base[base[USER] <= 300].reset_index(drop=True), test[test[USER] <= 300].reset_index(drop=True)
 
 
-@pytest.mark.parametrize("method", NEW_METHODS)
+# The blend trains every component: the one slow case.
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.training) if m == "blend" else m
+                                    for m in NEW_METHODS])
 def test_method_trains_and_beats_the_global_mean(method, small_u1, data_dir):
     base, test = small_u1
     data = data_dir if REGISTRY[method].side_info else None

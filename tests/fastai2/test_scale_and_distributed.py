@@ -95,6 +95,7 @@ def test_training_refuses_bad_settings(small_set):
         train(small_set, "jax", "lazy")
 
 
+@pytest.mark.training
 def test_two_processes_train_as_one(data_dir, tmp_path):
     """The fast configuration in one process and in two (torchrun, gloo), one epoch each."""
     bin_dir = Path(sys.executable).parent
