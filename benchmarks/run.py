@@ -329,8 +329,9 @@ def _peak_memory_while(work) -> tuple[float, float]:
     return peak[0], peak[1]
 
 
-def run_memory(data_dir: str | None) -> dict:
-    """Each notebook with the article's settings; peak memory of everything it started."""
+def article_runs(data_dir: str | None, measured, label: str = "", timeout: int = 1800) -> dict:
+    """01_article and 02_port with the article's settings, each run inside ``measured(run)`` (which
+    returns a dict of what it measured); {notebook: that dict with the run's MSE and versions}."""
     import papermill
 
     notebooks = {}
@@ -339,18 +340,26 @@ def run_memory(data_dir: str | None) -> dict:
             out = Path(tmp) / notebook
             out.mkdir()
             params = {"output_dir": str(out), **({"data_dir": data_dir} if data_dir else {})}
-            print(f"{notebook} ...", flush=True)
-            pss, rss = _peak_memory_while(lambda nb=notebook, k=kernel, o=out, p=params: (
-                papermill.execute_notebook(str(ROOT / "notebooks" / f"{nb}.ipynb"), str(o / "run.ipynb"),
-                                           parameters=p, kernel_name=k, cwd=str(ROOT / "notebooks"),
-                                           execution_timeout=1800, progress_bar=False)))
+            print(f"{notebook}{label} ...", flush=True)
+            figures = measured(lambda nb=notebook, k=kernel, o=out, p=params: papermill.execute_notebook(
+                str(ROOT / "notebooks" / f"{nb}.ipynb"), str(o / "run.ipynb"), parameters=p, kernel_name=k,
+                cwd=str(ROOT / "notebooks"), execution_timeout=timeout, progress_bar=False))
             run = json.loads((out / f"{notebook}.json").read_text())
-            notebooks[notebook] = {"peak_pss_mib": round(pss), "peak_rss_mib": round(rss),
-                                   "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"],
-                                   "valid_mse": run["valid_mse"], "fits_binder": pss < BINDER_MEMORY_MIB}
+            notebooks[notebook] = {**figures(run), "valid_mse": run["valid_mse"],
+                                   "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"]}
+    return notebooks
+
+
+def run_memory(data_dir: str | None) -> dict:
+    """Each notebook with the article's settings; peak memory of everything it started."""
+    def measured(run_notebook):
+        pss, rss = _peak_memory_while(run_notebook)
+        return lambda run: {"peak_pss_mib": round(pss), "peak_rss_mib": round(rss),
+                            "fits_binder": pss < BINDER_MEMORY_MIB}
+
     return {"suite": "memory", "settings": "the article's (full data, 5 epochs)",
             "limit_mib": BINDER_MEMORY_MIB, "machine": machine(), "date": datetime.date.today().isoformat(),
-            "notebooks": notebooks}
+            "notebooks": article_runs(data_dir, measured)}
 
 
 def memory_table(results: dict) -> str:
@@ -367,30 +376,17 @@ def memory_table(results: dict) -> str:
 def run_binder(data_dir: str | None) -> dict:
     """01_article and 02_port with the article's settings on one CPU core, what mybinder.org gives a
     session: each kernel inherits this process's CPU affinity."""
-    import papermill
+    def measured(run_notebook):
+        started = time.perf_counter()
+        run_notebook()
+        wall, load = time.perf_counter() - started, os.getloadavg()[0]
+        return lambda run: {"wall_seconds": round(wall, 1), "load_average_1min": round(load, 1),
+                            "fit_seconds": round(run["fit_seconds"], 1)}
 
-    core = min(os.sched_getaffinity(0))
     before = os.sched_getaffinity(0)
-    notebooks = {}
     try:
-        os.sched_setaffinity(0, {core})
-        with tempfile.TemporaryDirectory() as tmp:
-            for notebook, kernel in MEMORY_NOTEBOOKS.items():
-                out = Path(tmp) / notebook
-                out.mkdir()
-                params = {"output_dir": str(out), **({"data_dir": data_dir} if data_dir else {})}
-                print(f"{notebook} on one core ...", flush=True)
-                started = time.perf_counter()
-                papermill.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"),
-                                           str(out / "run.ipynb"), parameters=params, kernel_name=kernel,
-                                           cwd=str(ROOT / "notebooks"), execution_timeout=3600,
-                                           progress_bar=False)
-                run = json.loads((out / f"{notebook}.json").read_text())
-                notebooks[notebook] = {"wall_seconds": round(time.perf_counter() - started, 1),
-                                       "load_average_1min": round(os.getloadavg()[0], 1),
-                                       "fit_seconds": round(run["fit_seconds"], 1),
-                                       "valid_mse": run["valid_mse"],
-                                       "torch": run["versions"]["torch"], "fastai": run["versions"]["fastai"]}
+        os.sched_setaffinity(0, {min(before)})
+        notebooks = article_runs(data_dir, measured, " on one core", timeout=3600)
     finally:
         os.sched_setaffinity(0, before)
     return {"suite": "binder", "settings": "the article's (full data, 5 epochs), one CPU core",
