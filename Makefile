@@ -46,7 +46,9 @@ export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter:$(CURDIR)/$(VENV2)/share/
 # environments, the machine decides: cuda where `nvidia-smi -L` lists a GPU, cpu elsewhere. Naming
 # a build the environments were not built with rebuilds both, and says so.
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-built_with := $(patsubst .installed-%,%,$(notdir $(firstword $(wildcard $(VENV)/.installed-* $(VENV2)/.installed-*))))
+# (Environments built before TORCH had two names were stamped "default": PyPI's build, cuda.)
+built_with := $(patsubst default,cuda,$(patsubst .installed-%,%,$(notdir $(firstword \
+	$(wildcard $(VENV)/.installed-* $(VENV2)/.installed-*)))))
 ifeq ($(origin TORCH),undefined)
 ifneq ($(built_with),)
 TORCH := $(built_with)

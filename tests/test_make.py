@@ -179,6 +179,17 @@ def test_later_targets_reuse_the_build_the_environments_have(project, bare_path,
     assert f".installed-{other}" not in app.stdout and "rm -rf" not in app.stdout
 
 
+def test_environments_stamped_default_count_as_the_cuda_build(project, bare_path):
+    """What `make setup` stamped before the builds were named cpu and cuda: PyPI's build."""
+    built(project, "default")
+    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
+    assert result.returncode == 0, result.stderr
+    assert torch_line(result.stdout) == ("PyTorch: the cuda build (as the environments were built; "
+                                         "TORCH=cpu switches).")
+    assert venv_builds(result.stdout) == [(".venv", "requirements.txt"),
+                                          (".venv-fastai2", "requirements-fastai2.txt")]
+
+
 def test_switching_builds_happens_when_asked_and_says_so(project, bare_path):
     built(project, "cuda")
     result = make(project, bare_path, "-n", "setup", "TORCH=cpu", f"PYTHON={PYTHON311}")
