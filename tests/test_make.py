@@ -138,30 +138,38 @@ def torch_line(commands: str) -> str:
     return line
 
 
-def test_with_no_gpu_make_takes_the_cpu_build_and_says_why(project, bare_path):
-    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
+CPU_BUILDS = [(".venv", "requirements-cpu.txt"), (".venv-fastai2", "requirements-fastai2-cpu.txt")]
+CUDA_BUILDS = [(".venv", "requirements.txt"), (".venv-fastai2", "requirements-fastai2.txt")]
+
+
+def planned(project, bin_dir, *args) -> tuple[str, list[tuple[str, str]], str]:
+    """What `make -n setup ARGS` would do: its PyTorch line, the environments it would build (and
+    from which lock), and the commands."""
+    result = make(project, bin_dir, "-n", "setup", *args, f"PYTHON={PYTHON311}")
     assert result.returncode == 0, result.stderr
-    assert torch_line(result.stdout) == ("PyTorch: the cpu build (no NVIDIA GPU: nvidia-smi lists none; "
-                                         "TORCH=cuda for the CUDA build).")
-    assert venv_builds(result.stdout) == [(".venv", "requirements-cpu.txt"),
-                                          (".venv-fastai2", "requirements-fastai2-cpu.txt")]
+    return torch_line(result.stdout), venv_builds(result.stdout), result.stdout
+
+
+def test_with_no_gpu_make_takes_the_cpu_build_and_says_why(project, bare_path):
+    line, builds, _ = planned(project, bare_path)
+    assert line == ("PyTorch: the cpu build (no NVIDIA GPU: nvidia-smi lists none; "
+                    "TORCH=cuda for the CUDA build).")
+    assert builds == CPU_BUILDS
 
 
 def test_nvidia_smi_without_a_gpu_still_means_the_cpu_build(project, bare_path):
     nvidia_smi(bare_path, "No devices were found", status=6)
-    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
-    assert "the cpu build (no NVIDIA GPU" in torch_line(result.stdout)
+    line, _, _ = planned(project, bare_path)
+    assert "the cpu build (no NVIDIA GPU" in line
 
 
 def test_with_an_nvidia_gpu_make_takes_the_cuda_build(project, bare_path):
     nvidia_smi(bare_path, "GPU 0: NVIDIA H200 (UUID: GPU-0b7d4c1e-0000-0000-0000-000000000000)")
-    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
-    assert result.returncode == 0, result.stderr
-    assert torch_line(result.stdout) == ("PyTorch: the cuda build (nvidia-smi lists an NVIDIA GPU; TORCH=cpu "
-                                         "for the CPU-only build).")
-    assert venv_builds(result.stdout) == [(".venv", "requirements.txt"),
-                                          (".venv-fastai2", "requirements-fastai2.txt")]
-    assert "download.pytorch.org" not in result.stdout
+    line, builds, commands = planned(project, bare_path)
+    assert line == ("PyTorch: the cuda build (nvidia-smi lists an NVIDIA GPU; "
+                    "TORCH=cpu for the CPU-only build).")
+    assert builds == CUDA_BUILDS
+    assert "download.pytorch.org" not in commands
 
 
 @pytest.mark.parametrize("build, other", [("cpu", "cuda"), ("cuda", "cpu")])
@@ -170,11 +178,9 @@ def test_later_targets_reuse_the_build_the_environments_have(project, bare_path,
     built(project, build)
     if build == "cpu":
         nvidia_smi(bare_path, "GPU 0: NVIDIA H200 (UUID: GPU-0)")
-    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
-    assert result.returncode == 0, result.stderr
-    assert torch_line(result.stdout) == (f"PyTorch: the {build} build (as the environments were built; "
-                                         f"TORCH={other} switches).")
-    assert venv_builds(result.stdout) == []
+    line, builds, _ = planned(project, bare_path)
+    assert line == f"PyTorch: the {build} build (as the environments were built; TORCH={other} switches)."
+    assert builds == []
     app = make(project, bare_path, "-n", "app", f"PYTHON={PYTHON311}")
     assert f".installed-{other}" not in app.stdout and "rm -rf" not in app.stdout
 
@@ -182,22 +188,17 @@ def test_later_targets_reuse_the_build_the_environments_have(project, bare_path,
 def test_environments_stamped_default_count_as_the_cuda_build(project, bare_path):
     """What `make setup` stamped before the builds were named cpu and cuda: PyPI's build."""
     built(project, "default")
-    result = make(project, bare_path, "-n", "setup", f"PYTHON={PYTHON311}")
-    assert result.returncode == 0, result.stderr
-    assert torch_line(result.stdout) == ("PyTorch: the cuda build (as the environments were built; "
-                                         "TORCH=cpu switches).")
-    assert venv_builds(result.stdout) == [(".venv", "requirements.txt"),
-                                          (".venv-fastai2", "requirements-fastai2.txt")]
+    line, builds, _ = planned(project, bare_path)
+    assert line == "PyTorch: the cuda build (as the environments were built; TORCH=cpu switches)."
+    assert builds == CUDA_BUILDS
 
 
 def test_switching_builds_happens_when_asked_and_says_so(project, bare_path):
     built(project, "cuda")
-    result = make(project, bare_path, "-n", "setup", "TORCH=cpu", f"PYTHON={PYTHON311}")
-    assert result.returncode == 0, result.stderr
-    assert torch_line(result.stdout) == ("PyTorch: the cpu build (TORCH=cpu asked; the environments were "
-                                         "built with the cuda build: rebuilding both).")
-    assert venv_builds(result.stdout) == [(".venv", "requirements-cpu.txt"),
-                                          (".venv-fastai2", "requirements-fastai2-cpu.txt")]
+    line, builds, _ = planned(project, bare_path, "TORCH=cpu")
+    assert line == ("PyTorch: the cpu build (TORCH=cpu asked; the environments were built with the cuda "
+                    "build: rebuilding both).")
+    assert builds == CPU_BUILDS
 
 
 def test_cpu_build_installs_torch_from_pytorchs_cpu_index_then_the_cpu_locks(project, bare_path):
