@@ -7,12 +7,12 @@ function giving those figures from their source, formatted as the page formats t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+from test_front_page import _bench_run
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -125,13 +125,6 @@ def test_a_figure_typed_by_hand_is_caught(tmp_path):
     (tmp_path / "app.md").write_text(wrong)
     found = re.search(pattern, " ".join(wrong.split()))
     assert found and found.groups() != source()
-
-
-def _bench_run():
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_binder_table_is_the_one_its_suite_renders():

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import nbformat
 
-from ..core import project_root, write_text_atomically
+from ..core import HOME_ENV, project_root, write_text_atomically
 from .markers import put_between_markers
 
 # The kernels the notebooks name: fastai v1 needs Python 3.11 (pandas 1.5.3 has no newer wheels),
@@ -28,9 +28,9 @@ FASTAI2_KERNEL = "movielens-fastai2"
 BRANCH = "main"
 SETUP_TAG = "hosted-setup"
 PYTHON_CHECK_TAG = "python-check"
-# What the setup cell reads, so that a fork or a test can point it elsewhere.
+# What the setup cell reads, so that a fork or a test can point it elsewhere; it sets HOME_ENV to
+# the clone, where project_root() then finds the checkout.
 REPOSITORY_ENV = "MOVIELENS_FASTAI_REPOSITORY"
-HOME_ENV = "MOVIELENS_FASTAI_HOME"
 BADGE_LINE_START = "[!["
 
 
