@@ -30,7 +30,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,18 +44,18 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psutil  # noqa: E402
 
-from movielens_fastai.core import environment, machine, write_json_atomically, write_text_atomically  # noqa: E402
+from movielens_fastai.core import (  # noqa: E402
+    environment,
+    free_port,
+    machine,
+    write_json_atomically,
+    write_text_atomically,
+)
 from movielens_fastai.serving.bundle import load_bundle  # noqa: E402
 
 GOALS = {"p95_ms": 150.0, "users": 20, "errors": 0, "memory_growth_mib": 20.0}
 REQUEST_TIMEOUT = 10.0
 RATED = ["Movie ID", "Title", "Your rating"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(model: Path, port: int, log: Path) -> subprocess.Popen:

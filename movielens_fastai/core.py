@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import random
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -215,3 +216,13 @@ def running_in(name: str) -> bool:
         return Path(sys.prefix).resolve() == (project_root() / folder).resolve()
     except SetupError:
         return False
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port nothing listens on now: every server the project starts binds to one on loopback."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]

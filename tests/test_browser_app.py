@@ -34,13 +34,13 @@ from test_browser_notebooks import (
     CHROMIUM,
     JUPYTER,
     SCREENSHOTS,
-    free_port,
     menu,
     stop_server,
     wait_for_run,
     wait_for_server,
 )
 
+from movielens_fastai.core import free_port
 from movielens_fastai.reporting import hosted
 
 pytestmark = pytest.mark.browser

@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from pathlib import Path
 
 import pytest
 from conftest import NOTEBOOKS, ROOT, full_data_dir
+
+from movielens_fastai.core import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -47,12 +48,6 @@ PAGE_TIMEOUT = 60_000
 RUN_TIMEOUT = 240_000
 # What a person types over the parameters cell's lines (the output_dir is added per run).
 EDITS = {"max_ratings": "5000", "epochs": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:

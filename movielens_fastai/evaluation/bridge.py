@@ -76,11 +76,6 @@ def fit_predict_timed(name: str, base_df: pd.DataFrame, test_df: pd.DataFrame, s
                 "weights": reply["weights"]}
 
 
-def fit_predict_anywhere(name: str, base_df, test_df, seed: int, data_dir=None, **settings) -> np.ndarray:
-    """Like ``models.rating.fit_predict``, in the environment the method needs."""
-    return fit_predict_timed(name, base_df, test_df, seed, data_dir, **settings)["predictions"]
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description="Train a rating method on one ratings file and save its predictions of another "

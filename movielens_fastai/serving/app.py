@@ -48,7 +48,7 @@ with warnings.catch_warnings():
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..core import MOVIE, RATING, TITLE, USER, project_root  # noqa: E402
+from ..core import LOOPBACK, MOVIE, RATING, TITLE, USER, free_port, project_root  # noqa: E402
 from .api import LIST_LENGTH, mount  # noqa: E402
 from .api import PREFIX as API_PREFIX  # noqa: E402
 from .bundle import (  # noqa: E402
@@ -82,7 +82,7 @@ SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Robo
 SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 #: Where ``main`` keeps the model it trains on MovieLens 100K (output/ is git-ignored).
 DEFAULT_MODEL = Path("output") / "app" / "movielens-100k.safetensors"
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 PORT = 7860
 
 
@@ -478,14 +478,6 @@ def serve(bundle: ModelBundle, host: str = HOST, port: int | None = PORT, root_p
         finally:
             demo.close()
     return demo
-
-
-def free_port(host: str = HOST) -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- in a notebook

@@ -15,7 +15,8 @@ from urllib.parse import urlparse
 import pytest
 import torch
 
-from movielens_fastai.serving.app import MAX_BODY_BYTES, free_port, serve
+from movielens_fastai.core import free_port
+from movielens_fastai.serving.app import MAX_BODY_BYTES, serve
 from movielens_fastai.serving.train import train_bundle
 
 TIMEOUT = 30
